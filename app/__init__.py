@@ -1,0 +1,1 @@
+"""Outcome TTP: the FastAPI service and its plain modules."""

@@ -1,0 +1,30 @@
+"""FastAPI dependencies shared by the routers: the runtime and a database session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from app.runtime import Runtime
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def session(request: Request) -> Iterator[Session]:
+    """A session per request; endpoints commit explicitly (with their audit entry), the rest rolls back."""
+    db = request.app.state.runtime.sessions()
+    try:
+        yield db
+    finally:
+        db.rollback()
+        db.close()
+
+
+#: A request's database session, closed when the endpoint returns (before the response is sent,
+#: so the middleware's audit write never waits for it).
+DbSession = Annotated[Session, Depends(session, scope="function")]

@@ -1,0 +1,57 @@
+"""create_app(): the FastAPI service, its routers, middleware and error handlers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app import operations, problems
+from app.auth import router as auth_router
+from app.middleware import RequestContextMiddleware
+from app.observability import configure_logging
+from app.privacy import router as privacy_router
+from app.runtime import Runtime
+from app.settings import API_VERSION, Settings
+
+DESCRIPTION = """
+Outcome TTP: a Trusted Third Party for the harmonised outcome indicators of Dutch youth care.
+Providers send consent-backed, pseudonymised outcome records; municipalities, regions and
+providers receive aggregated reports only. Errors are RFC 9457 problem details.
+"""
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    """Build the service. Refuses (``StartupRefused``) on an unsafe configuration or keys."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+    runtime = runtime or Runtime.start(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        runtime.record_start()
+        yield
+        runtime.close()
+
+    app = FastAPI(
+        title="Outcome TTP",
+        version=API_VERSION,
+        description=DESCRIPTION,
+        openapi_url="/v1/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        redirect_slashes=False,
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    problems.install(app)
+    app.add_middleware(RequestContextMiddleware, runtime=runtime)
+    for router in (operations.router, auth_router.router, privacy_router.router):
+        app.include_router(router)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for ``uvicorn --factory app.main:app_factory``."""
+    return create_app()

@@ -1,0 +1,249 @@
+"""The privacy configuration: every DPIA-relevant choice in one TOML file.
+
+The service loads this file at start and refuses to run on an unsafe or incomplete one. Each
+problem is reported as ``<key>: <rule>`` so that the operator knows what to fix. The file's SHA-256
+is what the audit log records at every start, so a privacy officer can tell which configuration
+was in force when.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+#: No configuration may lower the minimum cell size below this floor (DOMAIN.md, our choice).
+MINIMUM_CELL_SIZE_FLOOR = 10
+
+LEGAL_BASES = {
+    "GDPR art. 6(1)(a)": "consent",
+    "GDPR art. 9(2)(a)": "explicit consent for special categories (health data)",
+    "GDPR art. 6(1)(c)": "legal obligation",
+    "GDPR art. 6(1)(e)": "public task",
+    "GDPR art. 9(2)(h)": "health or social care",
+    "GDPR art. 9(2)(j)": "statistics and research with safeguards",
+}
+
+_GM_CODE = re.compile(r"^GM\d{4}$")
+
+
+class PrivacyConfigurationError(Exception):
+    """The privacy configuration cannot be used; ``problems`` lists each ``key: rule``."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"privacy configuration {source} is not usable:\n{lines}")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Party(_Section):
+    name: str = Field(min_length=1)
+    contact: str = Field(min_length=1)
+    address: str | None = None
+    chamber_of_commerce: str | None = None
+
+
+class Purpose(_Section):
+    id: str = Field(min_length=1, pattern=r"^[a-z0-9-]+$")
+    description: str = Field(min_length=1)
+    legal_bases: list[str] = Field(min_length=1)
+
+    @field_validator("legal_bases")
+    @classmethod
+    def _known_bases(cls, value: list[str]) -> list[str]:
+        unknown = [b for b in value if b not in LEGAL_BASES]
+        if unknown:
+            raise ValueError(f"unknown legal basis {unknown[0]!r}; use one of {sorted(LEGAL_BASES)}")
+        return value
+
+
+class DataCategories(_Section):
+    processed: list[str] = Field(min_length=1)
+    never_accepted: list[str] = Field(min_length=1)
+
+
+class Recipient(_Section):
+    name: str = Field(min_length=1)
+    receives: str = Field(min_length=1)
+
+
+class Disclosure(_Section):
+    minimum_cell_size: int
+    rounding_base: int = Field(default=5, ge=0, le=10)
+    small_count: int = Field(default=3, ge=1, le=9)
+    municipality_thresholds: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("minimum_cell_size")
+    @classmethod
+    def _floor(cls, value: int) -> int:
+        if value < MINIMUM_CELL_SIZE_FLOOR:
+            raise ValueError(
+                f"must be at least {MINIMUM_CELL_SIZE_FLOOR} (the floor no configuration can lower); got {value}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _raise_only(self) -> Disclosure:
+        for code, threshold in self.municipality_thresholds.items():
+            if threshold < self.minimum_cell_size:
+                raise ValueError(
+                    f"municipality_thresholds.{code} = {threshold}: a municipality may only raise its "
+                    f"threshold, not lower it below minimum_cell_size = {self.minimum_cell_size}"
+                )
+        return self
+
+
+class Regions(_Section):
+    reporting_agreed: list[str] = Field(default_factory=list)
+
+
+class Retention(_Section):
+    records_months: int = Field(ge=1, le=120)
+    audit_years: int = Field(ge=1, le=30)
+
+
+class Linkage(_Section):
+    new_start_window_months: int = Field(default=6, ge=1, le=24)
+
+
+class Indicators(_Section):
+    satisfaction_cutoff: int = Field(default=7, ge=1, le=10)
+
+
+class PrivacyConfiguration(_Section):
+    """The validated privacy configuration (see ``deploy/privacy.example.toml``)."""
+
+    version: str = Field(min_length=1)
+    controller: Party
+    processor: Party
+    data_protection_officer: Party
+    purposes: list[Purpose] = Field(min_length=1)
+    data_categories: DataCategories
+    recipients: list[Recipient] = Field(min_length=1)
+    disclosure: Disclosure
+    regions: Regions = Regions()
+    retention: Retention
+    linkage: Linkage = Linkage()
+    indicators: Indicators = Indicators()
+
+    @model_validator(mode="after")
+    def _consent_purpose(self) -> PrivacyConfiguration:
+        if not any(p.id == "outcome-monitoring" for p in self.purposes):
+            raise ValueError("purposes: the purpose 'outcome-monitoring' must be listed (consents name it)")
+        for purpose in self.purposes:
+            if purpose.id == "outcome-monitoring" and "GDPR art. 9(2)(a)" not in purpose.legal_bases:
+                raise ValueError(
+                    "purposes.outcome-monitoring.legal_bases: must include 'GDPR art. 9(2)(a)' "
+                    "(health data flow only with explicit consent)"
+                )
+        return self
+
+    def threshold_for(self, municipality: str) -> int:
+        return self.disclosure.municipality_thresholds.get(municipality, self.disclosure.minimum_cell_size)
+
+    def purpose_ids(self) -> list[str]:
+        return [p.id for p in self.purposes]
+
+
+@dataclass(frozen=True)
+class LoadedConfiguration:
+    """A configuration together with where it came from and the SHA-256 of its bytes."""
+
+    configuration: PrivacyConfiguration
+    source: str
+    sha256: str
+    text: str
+
+
+def _format_location(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif parts:
+            parts.append(f".{item}")
+        else:
+            parts.append(str(item))
+    return "".join(parts)
+
+
+def _problems_from(error: ValidationError) -> list[str]:
+    problems = []
+    for err in error.errors():
+        loc = _format_location(tuple(err["loc"]))
+        kind: str = err["type"]
+        message: str = err["msg"].removeprefix("Value error, ")
+        if kind == "missing":
+            problems.append(f"{loc}: missing (required)")
+        elif kind == "extra_forbidden":
+            problems.append(f"{loc}: unknown key (not a privacy configuration setting; check its spelling)")
+        elif loc:
+            problems.append(f"{loc}: {message}")
+        else:
+            problems.append(message)
+    return problems
+
+
+def parse(
+    text: str,
+    *,
+    source: str = "<text>",
+    known_municipalities: Collection[str],
+    known_regions: Collection[str],
+) -> LoadedConfiguration:
+    """Parse and validate configuration text; raises :class:`PrivacyConfigurationError`."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PrivacyConfigurationError(source, [f"not valid TOML: {exc}"]) from None
+    try:
+        configuration = PrivacyConfiguration.model_validate(raw)
+    except ValidationError as exc:
+        raise PrivacyConfigurationError(source, _problems_from(exc)) from None
+
+    problems: list[str] = []
+    for code in configuration.disclosure.municipality_thresholds:
+        if not _GM_CODE.match(code):
+            problems.append(f"disclosure.municipality_thresholds.{code}: not a municipality code (GM + 4 digits)")
+        elif code not in known_municipalities:
+            problems.append(
+                f"disclosure.municipality_thresholds.{code}: unknown municipality code "
+                "(not in the CBS municipal division the service uses)"
+            )
+    for index, region in enumerate(configuration.regions.reporting_agreed):
+        if region not in known_regions:
+            problems.append(f"regions.reporting_agreed[{index}]: unknown jeugdzorgregio {region!r}")
+    if problems:
+        raise PrivacyConfigurationError(source, problems)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return LoadedConfiguration(configuration=configuration, source=source, sha256=digest, text=text)
+
+
+def load(
+    path: Path | None,
+    *,
+    known_municipalities: Collection[str],
+    known_regions: Collection[str],
+) -> LoadedConfiguration:
+    """Load the configuration file at ``path``; ``None`` means none was given (refused)."""
+    if path is None:
+        raise PrivacyConfigurationError(
+            "(none)", ["TTP_PRIVACY_CONFIG: must name a privacy configuration file in production"]
+        )
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PrivacyConfigurationError(str(path), [f"cannot read the file: {exc.strerror}"]) from None
+    return parse(text, source=str(path), known_municipalities=known_municipalities, known_regions=known_regions)
+

@@ -1,0 +1,102 @@
+"""What a running service holds: settings, database, keys, privacy configuration, reference data.
+
+Built once by :func:`Runtime.start`, which refuses to start on an unsafe set-up: an unusable
+privacy configuration, or development keys in production.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app import db
+from app.audit import log as audit_log
+from app.crypto.keyring import Keyring, KeyringError
+from app.observability import Metrics
+from app.privacy import configuration as privacy
+from app.records.codelists import CodeLists, load_codelists
+from app.settings import Settings
+
+log = logging.getLogger("ttp.runtime")
+
+
+class StartupRefused(Exception):
+    """The service must not start; the message says why and what to fix."""
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    privacy: privacy.LoadedConfiguration
+    keyring: Keyring
+    codelists: CodeLists
+    metrics: Metrics
+    #: Public keys that verify access tokens, by key id (all token-signing keys on disk).
+    token_keys: dict[str, ec.EllipticCurvePublicKey]
+
+    @classmethod
+    def start(cls, settings: Settings) -> Runtime:
+        codelists = load_codelists()
+        try:
+            loaded = privacy.load(
+                settings.resolved_privacy_config,
+                known_municipalities=codelists.municipalities.keys(),
+                known_regions=codelists.regions.keys(),
+            )
+        except privacy.PrivacyConfigurationError as exc:
+            raise StartupRefused(str(exc)) from None
+        try:
+            if settings.is_production:
+                keyring = Keyring.open(settings.resolved_key_dir)
+                if keyring.is_development:
+                    raise StartupRefused(
+                        f"the key directory {settings.resolved_key_dir} holds development keys; "
+                        "production needs keys made with `ttp keys init`"
+                    )
+                if settings.privacy_config is None:
+                    raise StartupRefused("TTP_PRIVACY_CONFIG must be set explicitly in production")
+            else:
+                keyring = Keyring.ensure_development(settings.resolved_key_dir)
+        except KeyringError as exc:
+            raise StartupRefused(str(exc)) from None
+        engine = db.make_engine(settings.resolved_database_url)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=db.make_sessionmaker(engine),
+            privacy=loaded,
+            keyring=keyring,
+            codelists=codelists,
+            metrics=Metrics(),
+            token_keys=keyring.token_verification_keys(),
+        )
+
+    def record_start(self) -> None:
+        """Audit the start with the SHA-256 of the privacy configuration in force."""
+        with db.session_scope(self.sessions) as session:
+            audit_log.append(
+                session,
+                audit_log.AuditEvent(
+                    action="service.start",
+                    result="success",
+                    org_type="admin",
+                    org_id=self.settings.ttp_id,
+                    resource="privacy-configuration",
+                    detail={
+                        "privacy_config_sha256": self.privacy.sha256,
+                        "privacy_config_version": self.privacy.configuration.version,
+                        "environment": self.settings.env.value,
+                        "token_signing_key_id": self.keyring.active["token-signing"],
+                    },
+                ),
+            )
+        log.info("started", extra={"config_sha256": self.privacy.sha256})
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,195 @@
+"""Test fixtures: the service on SQLite and on a real PostgreSQL, through its real migrations.
+
+Every test that takes ``app``/``api`` runs twice: once on SQLite, once on PostgreSQL. PostgreSQL
+is ``TTP_TEST_POSTGRES_URL`` when set, else a throwaway cluster started here (tests/postgres.py).
+Without either, the PostgreSQL runs are skipped, unless ``TTP_TEST_REQUIRE_POSTGRES=1`` (CI sets
+it) makes that an error.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app import db
+from app.auth import clients
+from app.crypto.keyring import Keyring
+from app.main import create_app
+from app.settings import EXAMPLE_PRIVACY_CONFIG, Settings
+from tests.postgres import Cluster, find_bin_dir
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+# ---- PostgreSQL -------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str | None]:
+    """A server URL (database ``postgres``) or None when no PostgreSQL can be had."""
+    url = os.environ.get("TTP_TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        yield None
+        return
+    cluster = Cluster(bin_dir)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+def _normalise(url: str) -> str:
+    return Settings(database_url=url).resolved_database_url
+
+
+def _admin_execute(server_url: str, *statements: str) -> None:
+    engine = create_engine(_normalise(server_url), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            for statement in statements:
+                connection.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
+def _with_database(server_url: str, name: str) -> str:
+    return make_url(_normalise(server_url)).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server: str | None) -> str | None:
+    """Name of a template database migrated once; each test copies it."""
+    if postgres_server is None:
+        return None
+    name = f"ttp_template_{uuid.uuid4().hex[:8]}"
+    _admin_execute(postgres_server, f"CREATE DATABASE {name}")
+    db.upgrade(_with_database(postgres_server, name))
+    return name
+
+
+# ---- SQLite -----------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite3"
+    db.upgrade(f"sqlite:///{path}")
+    # Fold the WAL into the main file so that a plain file copy is a complete database.
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA journal_mode=DELETE")
+    connection.close()
+    return path
+
+
+# ---- the database of one test -----------------------------------------------------------------
+@pytest.fixture(params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    sqlite_template: Path,
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        path = tmp_path / "ttp.sqlite3"
+        shutil.copyfile(sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    server = request.getfixturevalue("postgres_server")
+    template = request.getfixturevalue("postgres_template")
+    if server is None:
+        if os.environ.get("TTP_TEST_REQUIRE_POSTGRES") == "1":
+            pytest.fail("PostgreSQL is required (TTP_TEST_REQUIRE_POSTGRES=1) but none was found")
+        pytest.skip("no PostgreSQL server binary and no TTP_TEST_POSTGRES_URL")
+    name = f"ttp_test_{uuid.uuid4().hex[:12]}"
+    _admin_execute(server, f"CREATE DATABASE {name} TEMPLATE {template} STRATEGY FILE_COPY")
+    yield _with_database(server, name)
+    _admin_execute(server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def development_keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("keys-template") / "keys"
+    Keyring.create(directory, origin="development")
+    return directory
+
+
+@pytest.fixture
+def key_dir(tmp_path: Path, development_keys: Path) -> Path:
+    target = tmp_path / "keys"
+    shutil.copytree(development_keys, target)  # copies modes too (0600 files, 0700 folders)
+    return target
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, key_dir: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        database_url=database_url,
+        key_dir=key_dir,
+        privacy_config=EXAMPLE_PRIVACY_CONFIG,
+        log_level="WARNING",
+    )
+
+
+@pytest.fixture
+def app(settings: Settings):  # type: ignore[no-untyped-def]
+    return create_app(settings)
+
+
+@pytest.fixture
+def api(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    """HTTP through the real ASGI app (httpx transport), with the app's lifespan running."""
+    with TestClient(app, base_url="https://testserver") as client:
+        yield client
+
+
+# ---- clients and tokens -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Credentials:
+    client_id: str
+    client_secret: str
+
+    def basic(self) -> dict[str, str]:
+        raw = f"{self.client_id}:{self.client_secret}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+
+@pytest.fixture
+def make_client(app) -> Callable[..., Credentials]:  # type: ignore[no-untyped-def]
+    """Register a client straight in the database (as `ttp clients add` does)."""
+    runtime = app.state.runtime
+
+    def make(org_type: str, org_id: str, scopes: list[str] | None = None) -> Credentials:
+        with db.session_scope(runtime.sessions) as session:
+            made = clients.create_client(
+                session, name=f"test {org_type} {org_id}", org_type=org_type, org_id=org_id, scopes=scopes,
+                ttp_id=runtime.settings.ttp_id, known_municipalities=runtime.codelists.municipalities,
+            )
+        assert made.client_secret
+        return Credentials(made.client_id, made.client_secret)
+
+    return make
+
+
+@pytest.fixture
+def token_for(api: TestClient, make_client: Callable[..., Credentials]) -> Callable[..., dict[str, str]]:
+    """Authorization headers for a new client of the given organisation."""
+
+    def get(org_type: str, org_id: str, scopes: list[str] | None = None) -> dict[str, str]:
+        credentials = make_client(org_type, org_id, scopes)
+        response = api.post("/v1/oauth/token", data={"grant_type": "client_credentials"},
+                            headers=credentials.basic())
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    return get

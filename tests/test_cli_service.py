@@ -1,0 +1,92 @@
+"""End to end: `ttp serve` as a real uvicorn process, `ttp clients add --json`, a token, a call."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+TTP = [sys.executable, "-m", "app.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def environment(tmp_path: Path, database_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TTP_")}
+    env.update({"TTP_DATA_DIR": str(tmp_path / "var"), "TTP_DATABASE_URL": database_url,
+                "TTP_LOG_LEVEL": "WARNING"})
+    return env
+
+
+def ttp(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*TTP, *args], env=env, input=stdin, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def server(environment: dict[str, str]) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen([*TTP, "serve", "--port", str(port)], env=environment,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    try:
+        while time.time() < deadline:
+            if process.poll() is not None:
+                raise AssertionError(f"ttp serve exited: {process.stderr.read() if process.stderr else ''}")
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("ttp serve did not answer within 60 s")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_serve_then_client_token_and_authenticated_call(server: str, environment: dict[str, str]) -> None:
+    # ttp serve made a first admin client and wrote where to find it.
+    first_admin = json.loads((Path(environment["TTP_DATA_DIR"]) / "first-admin.json").read_text())
+    assert first_admin["client_id"].startswith("admi-")
+    assert (Path(environment["TTP_DATA_DIR"]) / "first-admin.json").stat().st_mode & 0o777 == 0o600
+
+    made = ttp(environment, "clients", "add", "--org-type", "privacy_officer", "--org-id", "TTP",
+               "--name", "FG", "--json")
+    assert made.returncode == 0, made.stderr
+    client = json.loads(made.stdout)
+    assert client["scopes"] == ["audit:read", "privacy:read"]
+
+    token = httpx.post(f"{server}/v1/oauth/token", data={"grant_type": "client_credentials"},
+                       auth=(client["client_id"], client["client_secret"]))
+    assert token.status_code == 200, token.text
+    bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    configuration = httpx.get(f"{server}/v1/privacy/configuration", headers=bearer)
+    assert configuration.status_code == 200
+    assert configuration.headers["api-version"]
+    assert httpx.get(f"{server}/v1/openapi.json/").status_code == 404
+
+    verified = ttp(environment, "audit", "verify")
+    assert verified.returncode == 0, verified.stderr
+    assert "audit log intact" in verified.stdout
+
+
+def test_clients_add_refuses_bad_input(environment: dict[str, str]) -> None:
+    assert ttp(environment, "db", "upgrade").returncode == 0
+    bad = ttp(environment, "clients", "add", "--org-type", "provider", "--org-id", "123", "--name", "x", "--json")
+    assert bad.returncode == 2
+    assert "org_id: a provider is identified by its AGB code: 8 digits" in bad.stderr
