@@ -158,6 +158,41 @@ def keys_init() -> None:
     typer.echo(f"created keys in {ring.directory}: " + ", ".join(f"{p}={k}" for p, k in ring.active.items()))
 
 
+@keys_cli.command("provider-key")
+def keys_provider_key(
+    key_id: Annotated[str, typer.Option(help="Key version label (v1, v2 ...)")] = "v1",
+) -> None:
+    """Print a new stage-1 key, to be shared once among the providers of a scheme, out of band."""
+    from pseudonymisation.keys import generate_key, key_to_text
+
+    typer.echo(key_to_text(generate_key(key_id)))
+    typer.echo("Share this key only with the providers of the scheme, out of band; the TTP must never hold it.",
+               err=True)
+
+
+@cli.command()
+def pseudonymise(
+    key_file: Annotated[Path, typer.Option("--key-file", help="The providers' shared stage-1 key file (mode 0600)")],
+) -> None:
+    """Provider side: BSNs on stdin (one a line) to stage-1 pseudonyms on stdout.
+
+    Nothing is printed unless every line is a valid BSN; a bad line is named by its number only.
+    """
+    from pseudonymisation.keys import KeyFileError, load_key_file
+    from pseudonymisation.stage1 import InvalidBSNLine, pseudonymise_lines
+
+    try:
+        key = load_key_file(key_file)
+    except KeyFileError as exc:
+        raise _fail(f"ttp pseudonymise: {exc}") from None
+    lines = (line.rstrip("\r\n") for line in sys.stdin)
+    try:
+        pseudonyms = list(pseudonymise_lines(lines, key))
+    except InvalidBSNLine as exc:
+        raise _fail(f"ttp pseudonymise: {exc}; nothing was written") from None
+    sys.stdout.write("".join(p + "\n" for p in pseudonyms))
+
+
 @audit_cli.command("verify")
 def audit_verify() -> None:
     """Verify the audit log: every entry's stored leaf hash matches its recomputed canonical form."""

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from app import operations, problems
 from app.auth import router as auth_router
+from app.consents import router as consents_router
 from app.middleware import RequestContextMiddleware
 from app.observability import configure_logging
 from app.privacy import router as privacy_router
@@ -47,7 +48,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = runtime
     problems.install(app)
     app.add_middleware(RequestContextMiddleware, runtime=runtime)
-    for router in (operations.router, auth_router.router, privacy_router.router):
+    for router in (operations.router, auth_router.router, consents_router.router, privacy_router.router):
         app.include_router(router)
     return app
 

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -63,3 +76,44 @@ class AuditEntry(Base):
     source: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict | None] = mapped_column(JSON)
     leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False)
+
+
+class ConsentRecord(Base):
+    """A registered consent. Holds the stage-2 pseudonym only; the provider's own reference is kept
+    as a keyed hash (to refuse duplicates) and never returned."""
+
+    __tablename__ = "consents"
+    __table_args__ = (
+        UniqueConstraint("provider_id", "consent_ref_hash", name="uq_consents_provider_ref"),
+        Index("ix_consents_provider_pseudonym", "provider_id", "pseudonym"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    consent_id: Mapped[str] = mapped_column(String(40), unique=True, nullable=False)
+    provider_id: Mapped[str] = mapped_column(String(8), nullable=False)
+    consent_ref_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    pseudonym: Mapped[str] = mapped_column(String(80), nullable=False)
+    given_by: Mapped[str] = mapped_column(String(20), nullable=False)
+    age_at_consent: Mapped[int] = mapped_column(Integer, nullable=False)
+    purpose: Mapped[str] = mapped_column(String(100), nullable=False)
+    data_categories: Mapped[list] = mapped_column(JSON, nullable=False)
+    controller: Mapped[str] = mapped_column(String(300), nullable=False)
+    recipients: Mapped[list] = mapped_column(JSON, nullable=False)
+    municipalities: Mapped[list] = mapped_column(JSON, nullable=False)
+    given_at: Mapped[date] = mapped_column(Date, nullable=False)
+    valid_until: Mapped[date | None] = mapped_column(Date, nullable=True)
+    withdrawal_method: Mapped[str] = mapped_column(String(300), nullable=False)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class ConsentEventRecord(Base):
+    """The events of a consent (ISO/IEC TS 27560): given, renewed, withdrawn, expired."""
+
+    __tablename__ = "consent_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    consent_id: Mapped[int] = mapped_column(ForeignKey("consents.id", ondelete="CASCADE"), nullable=False, index=True)
+    type: Mapped[str] = mapped_column(String(20), nullable=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    valid_until: Mapped[date | None] = mapped_column(Date, nullable=True)

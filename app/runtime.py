@@ -18,6 +18,7 @@ from app.audit import log as audit_log
 from app.crypto.keyring import Keyring, KeyringError
 from app.observability import Metrics
 from app.privacy import configuration as privacy
+from app.pseudonyms import TtpPseudonymiser
 from app.records.codelists import CodeLists, load_codelists
 from app.settings import Settings
 
@@ -39,6 +40,7 @@ class Runtime:
     metrics: Metrics
     #: Public keys that verify access tokens, by key id (all token-signing keys on disk).
     token_keys: dict[str, ec.EllipticCurvePublicKey]
+    pseudonymiser: TtpPseudonymiser
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
@@ -75,6 +77,7 @@ class Runtime:
             codelists=codelists,
             metrics=Metrics(),
             token_keys=keyring.token_verification_keys(),
+            pseudonymiser=TtpPseudonymiser(keyring.pseudonym_key()),
         )
 
     def record_start(self) -> None:

@@ -26,6 +26,8 @@ from typing import Literal
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from pseudonymisation.keys import PseudonymKey
+
 Purpose = Literal["token-signing", "kek", "pseudonym", "audit-signing"]
 PURPOSES: tuple[Purpose, ...] = ("token-signing", "kek", "pseudonym", "audit-signing")
 _SUFFIX = {"token-signing": ".pem", "kek": ".key", "pseudonym": ".key", "audit-signing": ".pem"}
@@ -160,6 +162,11 @@ class Keyring:
         key = serialization.load_pem_private_key(self.material("audit-signing", key_id), password=None)
         assert isinstance(key, ed25519.Ed25519PrivateKey)
         return key_id, key
+
+    def pseudonym_key(self, key_id: str | None = None) -> PseudonymKey:
+        """The stage-2 pseudonym key; its id is the scheme version in every stage-2 pseudonym."""
+        key_id = key_id or self.active["pseudonym"]
+        return PseudonymKey(key_id=key_id, secret=self.material("pseudonym", key_id))
 
     @property
     def is_development(self) -> bool:

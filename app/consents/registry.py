@@ -1,0 +1,270 @@
+"""The consent registry: storing consents and answering "may this record flow?".
+
+Two entry points every consumer uses:
+
+- :class:`ConsentBook` — loads the consents a batch names and says, per record, why it may not
+  flow (``None`` when it may). Ingestion calls it for every record.
+- :func:`withdraw` — the one function that withdraws a consent. It records the event and runs
+  every registered withdrawal handler in the same transaction (ingestion registers one that
+  removes the person's records of that provider and their counts), so withdrawal takes effect at
+  once everywhere or not at all.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import consent
+from app.models import ConsentEventRecord, ConsentRecord
+from app.privacy.configuration import PrivacyConfiguration
+from app.pseudonyms import InvalidPseudonym, TtpPseudonymiser
+
+WITHDRAWAL_METHOD = (
+    "The youth or parents ask the provider; the provider withdraws the consent at the TTP "
+    "(POST /v1/consents/{consent_id}/withdraw). Withdrawal takes effect at once."
+)
+
+#: Called as handler(session, consent_row) inside the withdrawal transaction; returns counts
+#: for the audit entry (e.g. {"records_removed": 3}).
+WithdrawalHandler = Callable[[Session, ConsentRecord], dict[str, int]]
+_withdrawal_handlers: list[WithdrawalHandler] = []
+
+
+def on_withdrawal(handler: WithdrawalHandler) -> WithdrawalHandler:
+    """Register a handler that runs in every withdrawal's transaction (usable as a decorator)."""
+    if handler not in _withdrawal_handlers:
+        _withdrawal_handlers.append(handler)
+    return handler
+
+
+class ConsentNotFound(Exception):
+    """No such consent for this provider (another provider's consent is 'not found' too)."""
+
+
+class ConsentRefused(Exception):
+    """A consent problem that is a conflict (409), with a stable problem kind."""
+
+    def __init__(self, kind: str, detail: str, consent_id: str | None = None) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+        self.consent_id = consent_id
+
+
+class InvalidConsent(Exception):
+    """The consent request has errors; ``errors`` lists every one as {field, reason}."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__(f"{len(errors)} invalid fields")
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class NewConsent:
+    consent_ref: str
+    pseudonym: str  # stage 1, as received
+    given_by: str
+    age_at_consent: int
+    purpose: str
+    municipalities: list[str]
+    given_at: date
+    valid_until: date | None
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+def to_model(row: ConsentRecord, events: Iterable[ConsentEventRecord]) -> consent.Consent:
+    return consent.Consent(
+        consent_ref=row.consent_ref_hash,
+        provider_id=row.provider_id,
+        given_by=consent.GivenBy(row.given_by),
+        age_at_consent=row.age_at_consent,
+        purpose=row.purpose,
+        data_categories=tuple(row.data_categories),
+        controller=row.controller,
+        recipients=tuple(row.recipients),
+        municipalities=tuple(row.municipalities),
+        given_at=row.given_at,
+        valid_until=row.valid_until,
+        withdrawal_method=row.withdrawal_method,
+        events=tuple(
+            consent.ConsentEvent(type=consent.ConsentEventType(e.type), at=_aware(e.at), valid_until=e.valid_until)
+            for e in sorted(events, key=lambda e: (e.at, e.id or 0))
+        ),
+    )
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _events(session: Session, row: ConsentRecord) -> list[ConsentEventRecord]:
+    return list(session.execute(select(ConsentEventRecord).where(ConsentEventRecord.consent_id == row.id)).scalars())
+
+
+def register(
+    session: Session,
+    *,
+    provider_id: str,
+    new: NewConsent,
+    pseudonymiser: TtpPseudonymiser,
+    configuration: PrivacyConfiguration,
+    known_municipalities: Iterable[str],
+    today: date | None = None,
+) -> ConsentRecord:
+    """Validate and store a consent; raises InvalidConsent (400) or ConsentRefused (409)."""
+    today = today or _today()
+    errors: list[dict[str, Any]] = []
+    try:
+        pseudonym = pseudonymiser.stage2(new.pseudonym)
+    except InvalidPseudonym as exc:
+        errors.append({"field": "pseudonym", "reason": exc.reason})
+        pseudonym = ""
+    try:
+        given_by = consent.GivenBy(new.given_by)
+    except ValueError:
+        given_by = new.given_by  # type: ignore[assignment]  # reported by the rules below
+    model = consent.Consent(
+        consent_ref=new.consent_ref,
+        provider_id=provider_id,
+        given_by=given_by,
+        age_at_consent=new.age_at_consent,
+        purpose=new.purpose,
+        data_categories=tuple(configuration.data_categories.processed),
+        controller=configuration.controller.name,
+        recipients=tuple(r.name for r in configuration.recipients),
+        municipalities=tuple(new.municipalities),
+        given_at=new.given_at,
+        valid_until=new.valid_until,
+        withdrawal_method=WITHDRAWAL_METHOD,
+    )
+    violations = consent.validate_new_consent(
+        model, today=today, allowed_purposes=configuration.purpose_ids(),
+        known_municipalities=frozenset(known_municipalities),
+    )
+    errors.extend({"field": v.field, "reason": v.reason} for v in violations)
+    if errors:
+        raise InvalidConsent(errors)
+
+    ref_hash = pseudonymiser.reference_hash(provider_id, new.consent_ref)
+    existing = session.execute(
+        select(ConsentRecord).where(ConsentRecord.provider_id == provider_id,
+                                    ConsentRecord.consent_ref_hash == ref_hash)
+    ).scalar_one_or_none()
+    if existing is not None:
+        raise ConsentRefused(
+            "consent-exists",
+            f"this provider registered consent_ref before, as consent {existing.consent_id}",
+            consent_id=existing.consent_id,
+        )
+    now = datetime.now(UTC)
+    row = ConsentRecord(
+        consent_id="cns-" + secrets.token_urlsafe(16),
+        provider_id=provider_id,
+        consent_ref_hash=ref_hash,
+        pseudonym=pseudonym,
+        given_by=str(model.given_by),
+        age_at_consent=model.age_at_consent,
+        purpose=model.purpose,
+        data_categories=list(model.data_categories),
+        controller=model.controller,
+        recipients=list(model.recipients),
+        municipalities=list(model.municipalities),
+        given_at=model.given_at,
+        valid_until=model.valid_until,
+        withdrawal_method=model.withdrawal_method,
+        withdrawn_at=None,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    session.add(ConsentEventRecord(consent_id=row.id, type=consent.ConsentEventType.GIVEN.value,
+                                   at=datetime.combine(model.given_at, time.min, UTC), valid_until=model.valid_until))
+    session.flush()
+    return row
+
+
+def find(session: Session, *, provider_id: str, consent_id: str) -> ConsentRecord:
+    row = session.execute(select(ConsentRecord).where(ConsentRecord.consent_id == consent_id)).scalar_one_or_none()
+    if row is None or row.provider_id != provider_id:
+        raise ConsentNotFound(consent_id)
+    return row
+
+
+def status(session: Session, row: ConsentRecord, today: date | None = None) -> consent.ConsentStatus:
+    return consent.status_at(to_model(row, _events(session, row)), today or _today())
+
+
+def withdraw(session: Session, row: ConsentRecord, at: datetime | None = None) -> dict[str, int]:
+    """Withdraw ``row`` (final) and run every withdrawal handler in this transaction.
+
+    Withdrawing an already withdrawn consent changes nothing and returns {} (safe to retry).
+    """
+    if row.withdrawn_at is not None:
+        return {}
+    at = at or datetime.now(UTC)
+    consent.withdraw(to_model(row, _events(session, row)), at)  # the library's rules (raises if final)
+    row.withdrawn_at = at
+    session.add(ConsentEventRecord(consent_id=row.id, type=consent.ConsentEventType.WITHDRAWN.value, at=at))
+    session.flush()
+    counts: dict[str, int] = {}
+    for handler in _withdrawal_handlers:
+        for key, value in handler(session, row).items():
+            counts[key] = counts.get(key, 0) + value
+    return counts
+
+
+class ConsentBook:
+    """The consents one batch of one provider refers to, loaded once."""
+
+    def __init__(self, session: Session, provider_id: str, consent_ids: Iterable[str]) -> None:
+        ids = sorted(set(consent_ids))
+        self.provider_id = provider_id
+        self._rows: dict[str, ConsentRecord] = {}
+        self._models: dict[str, consent.Consent] = {}
+        for chunk_start in range(0, len(ids), 500):
+            chunk = ids[chunk_start:chunk_start + 500]
+            rows = session.execute(
+                select(ConsentRecord).where(ConsentRecord.consent_id.in_(chunk),
+                                            ConsentRecord.provider_id == provider_id)
+            ).scalars().all()
+            by_pk = {r.id: r for r in rows}
+            events: dict[int, list[ConsentEventRecord]] = {pk: [] for pk in by_pk}
+            if by_pk:
+                for event in session.execute(
+                    select(ConsentEventRecord).where(ConsentEventRecord.consent_id.in_(list(by_pk)))
+                ).scalars():
+                    events[event.consent_id].append(event)
+            for row in rows:
+                self._rows[row.consent_id] = row
+                self._models[row.consent_id] = to_model(row, events[row.id])
+
+    def row(self, consent_id: str) -> ConsentRecord | None:
+        return self._rows.get(consent_id)
+
+    def why_not(
+        self, *, consent_id: str, pseudonym: str, municipality: str, purpose: str = "outcome-monitoring",
+        at: date | None = None,
+    ) -> tuple[str, str] | None:
+        """``None`` when the record may flow, else (problem kind, reason). ``pseudonym`` is stage 2."""
+        model = self._models.get(consent_id)
+        row = self._rows.get(consent_id)
+        if model is None or row is None:
+            return "consent-missing", f"no consent {consent_id} registered by this provider"
+        if row.pseudonym != pseudonym:
+            return "consent-mismatch", f"consent {consent_id} was given for another person"
+        reason = consent.why_not_covered(model, municipality=municipality, purpose=purpose, at=at or _today())
+        if reason is None:
+            return None
+        if reason == consent.NotCovered.WITHDRAWN:
+            return "consent-withdrawn", f"consent {consent_id} was withdrawn; no record of this person may flow"
+        return "consent-not-covering", f"consent {consent_id} does not cover this record: {reason.value}"

@@ -1,0 +1,131 @@
+"""HTTP: the consent registry for providers (register, read status, withdraw)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from app import dependencies
+from app.auth.clients import OrgType
+from app.auth.principal import Principal, audit_context, requires
+from app.consents import registry
+from app.problems import Problem, problem_responses
+from app.runtime import Runtime
+
+router = APIRouter(prefix="/v1/consents", tags=["consents"])
+
+ConsentId = Path(pattern=r"^cns-[A-Za-z0-9_-]{10,40}$", max_length=44, description="The TTP's consent id")
+
+
+class ConsentRequest(BaseModel):
+    """A consent as the provider registers it. The pseudonym is the stage-1 pseudonym made by
+    `ttp pseudonymise`; the TTP keeps only its stage-2 pseudonym."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    consent_ref: str = Field(min_length=1, max_length=100, description="The provider's own reference")
+    pseudonym: str = Field(min_length=1, max_length=128, description="Stage-1 pseudonym (p1.v1.…), never a BSN")
+    given_by: str = Field(description="youth | parents | youth_and_parents | guardian (must fit the age)")
+    age_at_consent: int = Field(description="Age in years when the consent was given")
+    purpose: str = Field(default="outcome-monitoring", max_length=100)
+    municipalities: list[str] = Field(min_length=1, max_length=50, description="GMxxxx codes the consent covers")
+    given_at: date
+    valid_until: date | None = None
+
+
+Status = Literal["active", "withdrawn", "expired", "not_yet_valid"]
+
+
+class ConsentStatusResponse(BaseModel):
+    consent_id: str
+    status: Status
+
+
+def _principal(action: str):  # type: ignore[no-untyped-def]
+    return Depends(requires("consents:write", OrgType.provider, action=action))
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ConsentStatusResponse,
+    summary="Register a consent",
+    responses=problem_responses(400, 401, 403, 409),
+    name="consents.register",
+)
+def register_consent(
+    body: ConsentRequest,
+    request: Request,
+    session: dependencies.DbSession,
+    principal: Principal = _principal("consents.register"),
+    runtime: Runtime = Depends(dependencies.runtime),
+) -> ConsentStatusResponse:
+    context = audit_context(request)
+    context.purpose = body.purpose
+    new = registry.NewConsent(**body.model_dump())
+    try:
+        row = registry.register(
+            session, provider_id=principal.org_id, new=new, pseudonymiser=runtime.pseudonymiser,
+            configuration=runtime.privacy.configuration, known_municipalities=runtime.codelists.municipalities,
+        )
+    except registry.InvalidConsent as exc:
+        count = len(exc.errors)
+        raise Problem(400, f"the consent has {count} invalid field{'s' if count != 1 else ''}; see errors",
+                      errors=exc.errors) from None
+    except registry.ConsentRefused as exc:
+        raise Problem(409, exc.detail, kind=exc.kind) from None
+    context.resource = f"consents/{row.consent_id}"
+    context.detail = {"municipalities": len(row.municipalities)}
+    result = ConsentStatusResponse(consent_id=row.consent_id, status=registry.status(session, row).value)
+    context.commit(session, 201)
+    return result
+
+
+@router.get(
+    "/{consent_id}",
+    response_model=ConsentStatusResponse,
+    summary="A consent's status (for the provider that registered it)",
+    responses=problem_responses(400, 401, 403, 404),
+    name="consents.status",
+)
+def consent_status(
+    request: Request,
+    session: dependencies.DbSession,
+    consent_id: str = ConsentId,
+    principal: Principal = _principal("consents.read"),
+) -> ConsentStatusResponse:
+    audit_context(request).resource = f"consents/{consent_id}"
+    try:
+        row = registry.find(session, provider_id=principal.org_id, consent_id=consent_id)
+    except registry.ConsentNotFound:
+        raise Problem(404, f"no consent {consent_id}") from None
+    return ConsentStatusResponse(consent_id=row.consent_id, status=registry.status(session, row).value)
+
+
+@router.post(
+    "/{consent_id}/withdraw",
+    response_model=ConsentStatusResponse,
+    summary="Withdraw a consent (final; takes effect at once)",
+    responses=problem_responses(400, 401, 403, 404),
+    name="consents.withdraw",
+)
+def withdraw_consent(
+    request: Request,
+    session: dependencies.DbSession,
+    consent_id: str = ConsentId,
+    principal: Principal = _principal("consents.withdraw"),
+) -> ConsentStatusResponse:
+    context = audit_context(request)
+    context.resource = f"consents/{consent_id}"
+    try:
+        row = registry.find(session, provider_id=principal.org_id, consent_id=consent_id)
+    except registry.ConsentNotFound:
+        raise Problem(404, f"no consent {consent_id}") from None
+    already = row.withdrawn_at is not None
+    counts = registry.withdraw(session, row)
+    context.detail = {"already_withdrawn": 1} if already else counts
+    context.commit(session)
+    return ConsentStatusResponse(consent_id=row.consent_id, status="withdrawn")
