@@ -87,6 +87,10 @@ def append(session: Session, event: AuditEvent) -> AuditEntry:
     values: dict[str, Any] = {
         name: getattr(event, name) for name in _CANONICAL_FIELDS if name != "seq"
     }
+    for name, value in values.items():
+        if isinstance(value, str) and "\x00" in value:
+            # PostgreSQL text cannot hold NUL; an entry must never fail to be written.
+            values[name] = value.replace("\x00", "\ufffd")
     values["seq"] = (last or 0) + 1
     values["at"] = event.at.astimezone(UTC)
     entry = AuditEntry(**values, leaf_hash=leaf_hash(canonical_bytes(values)))
