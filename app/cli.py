@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from app import db
+from app.audit.commands import audit_cli
 from app.settings import Settings
 
 cli = typer.Typer(help="Outcome TTP: the service and its operator tasks.", no_args_is_help=True,
@@ -18,11 +19,16 @@ cli = typer.Typer(help="Outcome TTP: the service and its operator tasks.", no_ar
 db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
 clients_cli = typer.Typer(help="Machine clients (OAuth 2 client credentials).", no_args_is_help=True)
 keys_cli = typer.Typer(help="Keys: token signing, key encryption, pseudonyms, audit.", no_args_is_help=True)
-audit_cli = typer.Typer(help="The audit log.", no_args_is_help=True)
+records_cli = typer.Typer(help="Outcome records.", no_args_is_help=True)
+retention_cli = typer.Typer(help="Retention of records.", no_args_is_help=True)
+demo_cli = typer.Typer(help="Synthetic demo data (development only).", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(clients_cli, name="clients")
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(audit_cli, name="audit")
+cli.add_typer(records_cli, name="records")
+cli.add_typer(retention_cli, name="retention")
+cli.add_typer(demo_cli, name="demo")
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -39,14 +45,15 @@ def _runtime(settings: Settings):  # type: ignore[no-untyped-def]
         raise _fail(f"ttp: refusing to start: {exc}") from None
 
 
-FIRST_ADMIN_FILE = "first-admin.json"
+FIRST_RUN_FILE = "first-run.json"
 
 
-def _ensure_first_admin(settings: Settings) -> None:
-    """In development, make an admin client when there is none, and say how to use it."""
+def _first_run(settings: Settings) -> None:
+    """In development, on an empty database: an admin client, demo data, and clients to try it with."""
     from sqlalchemy import func, select
 
     from app.auth import clients
+    from app.demo_seed import seed as seed_demo
     from app.models import Client
 
     runtime = _runtime(settings)
@@ -54,15 +61,27 @@ def _ensure_first_admin(settings: Settings) -> None:
         with db.session_scope(runtime.sessions) as session:
             if session.execute(select(func.count()).select_from(Client)).scalar_one():
                 return
-            made = clients.create_client(
-                session, name="First admin (development)", org_type="admin", org_id=settings.ttp_id,
-                scopes=None, ttp_id=settings.ttp_id, known_municipalities=runtime.codelists.municipalities,
-            )
-        path = settings.resolved_data_dir / FIRST_ADMIN_FILE
+            made = {}
+            for key, org_type, org_id, name in (
+                ("admin", "admin", settings.ttp_id, "First admin (development)"),
+                ("municipality", "municipality", "GM0363", "Demo: Amsterdam analyst"),
+                ("privacy_officer", "privacy_officer", settings.ttp_id, "Demo: privacy officer"),
+            ):
+                client = clients.create_client(
+                    session, name=name, org_type=org_type, org_id=org_id, scopes=None, ttp_id=settings.ttp_id,
+                    known_municipalities=runtime.codelists.municipalities,
+                )
+                made[key] = {"client_id": client.client_id, "client_secret": client.client_secret, "org_id": org_id}
+        typer.echo("Loading synthetic demo data (ttp demo seed) ...", err=True)
+        result = seed_demo(runtime)
+        typer.echo(f"demo data: {result.providers} providers, {result.consents} consents, {result.records} records",
+                   err=True)
+        path = settings.resolved_data_dir / FIRST_RUN_FILE
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
-            json.dump({"client_id": made.client_id, "client_secret": made.client_secret}, handle)
-        typer.echo(f"Made a first admin client; its credentials are in {path} (mode 0600).", err=True)
+            json.dump(made, handle, indent=2)
+        typer.echo(f"Made clients (admin, municipality GM0363, privacy officer); credentials in {path} (mode 0600).",
+                   err=True)
     finally:
         runtime.close()
 
@@ -82,12 +101,12 @@ def serve(
     if not settings.is_production:
         settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
         db.upgrade(settings.resolved_database_url)
-        _ensure_first_admin(settings)
-        admin = settings.resolved_data_dir / FIRST_ADMIN_FILE
-        if admin.exists():
+        _first_run(settings)
+        first = settings.resolved_data_dir / FIRST_RUN_FILE
+        if first.exists():
             typer.echo(
-                "Get a token:  curl -s -u \"$(jq -r '.client_id+\":\"+.client_secret' "
-                f"{admin})\" -d grant_type=client_credentials http://{host}:{port}/v1/oauth/token",
+                "Get a token:  curl -s -u \"$(jq -r '.admin.client_id+\":\"+.admin.client_secret' "
+                f"{first})\" -d grant_type=client_credentials http://{host}:{port}/v1/oauth/token",
                 err=True,
             )
     try:
@@ -193,31 +212,156 @@ def pseudonymise(
     sys.stdout.write("".join(p + "\n" for p in pseudonyms))
 
 
-@audit_cli.command("verify")
-def audit_verify() -> None:
-    """Verify the audit log: every entry's stored leaf hash matches its recomputed canonical form."""
-    from sqlalchemy import select
+def _records_session(settings: Settings):  # type: ignore[no-untyped-def]
+    runtime = _runtime(settings)
+    return runtime, db.session_scope(runtime.sessions)
 
-    from app.audit.log import entry_leaf_hash
-    from app.audit.merkle import root
-    from app.models import AuditEntry
+
+@cli.command()
+def verify(
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Replace the aggregate store by the recomputation")
+    ] = False,
+) -> None:
+    """Decrypt every record, recompute the aggregate store and compare (exit 1 on a difference)."""
+    from app.records import ingestion
+
+    settings = Settings()
+    runtime, scope = _records_session(settings)
+    try:
+        with scope as session:
+            result = ingestion.verify(session, runtime.records)
+            if rebuild and not result.ok:
+                cells = ingestion.rebuild(session, runtime.records)
+                typer.echo(f"rebuilt the aggregate store: {cells} cells", err=True)
+    finally:
+        runtime.close()
+    if result.ok:
+        typer.echo(f"aggregate store matches: {result.records} records, {result.cells} cells")
+        return
+    typer.echo(f"aggregate store differs from the records in {len(result.differences)} cells:", err=True)
+    for key, stored, recomputed in result.differences[:20]:
+        where = f"{key.municipality} {key.period} provider {key.provider_id} indicator {key.indicator}={key.value}"
+        typer.echo(f"  {where}: stored {stored}, recomputed {recomputed}", err=True)
+    raise typer.Exit(0 if rebuild else 1)
+
+
+@keys_cli.command("rotate")
+def keys_rotate() -> None:
+    """Make a new key-encryption key; new batches use it, old data stays readable."""
+    from app.audit.events import record_key_event
+    from app.crypto.keyring import Keyring
 
     settings = Settings()
     runtime = _runtime(settings)
     try:
+        previous = runtime.keyring.active["kek"]
+        ring = Keyring.open(settings.resolved_key_dir)
+        key_id = ring.add("kek")
         with db.session_scope(runtime.sessions) as session:
-            leaves: list[bytes] = []
-            expected_seq = 1
-            for entry in session.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars():
-                if entry.seq != expected_seq:
-                    raise _fail(f"audit log broken: entry {expected_seq} is missing (next is {entry.seq})", 1)
-                if entry_leaf_hash(entry) != entry.leaf_hash:
-                    raise _fail(f"audit log broken: entry {entry.seq} was changed", 1)
-                leaves.append(entry.leaf_hash)
-                expected_seq += 1
+            record_key_event(session, "keys.rotate", {"purpose": "kek", "key_id": key_id, "previous_key_id": previous},
+                             org_id=settings.ttp_id)
     finally:
         runtime.close()
-    typer.echo(f"audit log intact: {len(leaves)} entries, root {root(leaves).hex()}")
+    typer.echo(f"new key-encryption key {key_id} is active; run `ttp keys rewrap` to move data keys onto it")
+
+
+@keys_cli.command("rewrap")
+def keys_rewrap() -> None:
+    """Re-wrap every stored data key under the active key-encryption key (payloads untouched)."""
+    from sqlalchemy import select
+
+    from app.audit.events import record_key_event
+    from app.crypto.envelope import WrappedKey, rewrap
+    from app.models import RecordBatch
+
+    settings = Settings()
+    runtime = _runtime(settings)
+    try:
+        keks = runtime.keyring.keks()
+        active = runtime.keyring.active_kek()
+        with db.session_scope(runtime.sessions) as session:
+            batches = session.execute(select(RecordBatch).where(RecordBatch.kek_id != active.key_id)).scalars().all()
+            for batch in batches:
+                new = rewrap(WrappedKey(kek_id=batch.kek_id, blob=batch.wrapped_key), keks, active)
+                batch.kek_id, batch.wrapped_key = new.kek_id, new.blob
+            record_key_event(session, "keys.rewrap", {"kek_id": active.key_id, "rewrapped": len(batches)},
+                             org_id=settings.ttp_id)
+    finally:
+        runtime.close()
+    typer.echo(f"re-wrapped {len(batches)} data keys under {active.key_id}")
+
+
+@keys_cli.command("retire")
+def keys_retire(kek: Annotated[str, typer.Option("--kek", help="Id of the key-encryption key to remove")]) -> None:
+    """Remove an old key-encryption key once no data key is wrapped under it."""
+    from sqlalchemy import func, select
+
+    from app.audit.events import record_key_event
+    from app.models import RecordBatch
+
+    settings = Settings()
+    runtime = _runtime(settings)
+    try:
+        if kek == runtime.keyring.active["kek"]:
+            raise _fail("ttp keys retire: that is the active key-encryption key")
+        if kek not in runtime.keyring.key_ids("kek"):
+            raise _fail(f"ttp keys retire: no key-encryption key {kek}")
+        with db.session_scope(runtime.sessions) as session:
+            still = session.execute(
+                select(func.count()).select_from(RecordBatch).where(RecordBatch.kek_id == kek)
+            ).scalar_one()
+            if still:
+                raise _fail(f"ttp keys retire: {still} data keys are still wrapped under {kek}; run `ttp keys rewrap`")
+            (settings.resolved_key_dir / "kek" / f"{kek}.key").unlink()
+            record_key_event(session, "keys.retire", {"purpose": "kek", "key_id": kek}, org_id=settings.ttp_id)
+    finally:
+        runtime.close()
+    typer.echo(f"removed key-encryption key {kek}")
+
+
+@retention_cli.command("run")
+def retention_run() -> None:
+    """Remove records past the configured retention, and their counts (audited, counts only)."""
+    from app import maintenance
+
+    settings = Settings()
+    runtime = _runtime(settings)
+    try:
+        removed = maintenance.retention(runtime, source="cli")
+    finally:
+        runtime.close()
+    months = runtime.privacy.configuration.retention.records_months
+    typer.echo(f"retention: removed {removed} records more than {months} months past their end")
+
+
+@demo_cli.command("seed")
+def demo_seed(
+    records: Annotated[int, typer.Option(help="How many synthetic records")] = 5000,
+    seed: Annotated[int, typer.Option(help="Random seed (the same seed gives the same population)")] = 2025,
+) -> None:
+    """Load synthetic demo data (providers, consents, records) through the real ingestion path."""
+    from app.demo_seed import seed as seed_demo
+
+    settings = Settings()
+    if settings.is_production:
+        raise _fail("ttp demo seed: refused in production (synthetic data only belongs in development)")
+    runtime = _runtime(settings)
+    try:
+        result = seed_demo(runtime, records=records, seed=seed)
+    finally:
+        runtime.close()
+    typer.echo(f"demo data: {result.providers} providers, {result.consents} consents, {result.records} records")
+
+
+@records_cli.command("template")
+def records_template(
+    framework: Annotated[str, typer.Option(help="jeugdhulp | jeugdbescherming | jeugdreclassering")] = "jeugdhulp",
+) -> None:
+    """Print the CSV header (and one example row) for POST /v1/records/batches."""
+    from app.records.schemas import csv_template
+
+    sys.stdout.write(csv_template(framework))
 
 
 def main() -> None:

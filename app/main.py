@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app import operations, problems
+from app import maintenance, operations, problems
+from app.audit import router as audit_router
+from app.audit.checkpoints import scheduled_checkpoints
 from app.auth import router as auth_router
 from app.consents import router as consents_router
 from app.middleware import RequestContextMiddleware
 from app.observability import configure_logging
 from app.privacy import router as privacy_router
+from app.records import router as records_router
 from app.runtime import Runtime
 from app.settings import API_VERSION, Settings
 
@@ -32,7 +36,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         runtime.record_start()
-        yield
+        async with scheduled_checkpoints(runtime):
+            maintenance_task = asyncio.create_task(maintenance.loop(runtime))
+            try:
+                yield
+            finally:
+                maintenance_task.cancel()
         runtime.close()
 
     app = FastAPI(
@@ -48,7 +57,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = runtime
     problems.install(app)
     app.add_middleware(RequestContextMiddleware, runtime=runtime)
-    for router in (operations.router, auth_router.router, consents_router.router, privacy_router.router):
+    for router in (
+        operations.router, auth_router.router, consents_router.router, records_router.router, privacy_router.router,
+        audit_router.router,
+    ):
         app.include_router(router)
     return app
 

@@ -117,3 +117,90 @@ class ConsentEventRecord(Base):
     type: Mapped[str] = mapped_column(String(20), nullable=False)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     valid_until: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+
+class RecordBatch(Base):
+    """One accepted batch, and the wrapped data key its records are encrypted under."""
+
+    __tablename__ = "record_batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[str] = mapped_column(String(40), unique=True, nullable=False)
+    provider_id: Mapped[str] = mapped_column(String(8), nullable=False, index=True)
+    kek_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    accepted: Mapped[int] = mapped_column(Integer, nullable=False)
+    replaced: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class OutcomeRecord(Base):
+    """A stored outcome record. Everything about the trajectory and its outcomes is in the
+    encrypted payload; in clear only what lookups need: the provider, its record id, the stage-2
+    pseudonym (for linkage and withdrawal) and month-level housekeeping dates."""
+
+    __tablename__ = "outcome_records"
+    __table_args__ = (UniqueConstraint("provider_id", "record_id", name="uq_outcome_records_provider_record"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider_id: Mapped[str] = mapped_column(String(8), nullable=False)
+    record_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    pseudonym: Mapped[str] = mapped_column(String(80), nullable=False, index=True)
+    consent_pk: Mapped[int] = mapped_column(ForeignKey("consents.id"), nullable=False, index=True)
+    batch_pk: Mapped[int] = mapped_column(ForeignKey("record_batches.id"), nullable=False, index=True)
+    format_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    #: First month (YYYY-MM) in which a pending linkage indicator can settle; NULL when settled.
+    settle_month: Mapped[str | None] = mapped_column(String(7), nullable=True, index=True)
+    #: Month (YYYY-MM) from which retention removes the record; NULL while the trajectory runs.
+    purge_month: Mapped[str | None] = mapped_column(String(7), nullable=True, index=True)
+
+
+class ReportCell(Base):
+    """The aggregate store: how many trajectories have ``value`` for ``indicator`` in one cell."""
+
+    __tablename__ = "report_cells"
+    __table_args__ = (
+        UniqueConstraint(
+            "municipality", "period", "provider_id", "framework", "hulpvorm", "product_category", "age_band",
+            "sex", "indicator", "value", name="uq_report_cells_key",
+        ),
+        Index("ix_report_cells_municipality_period", "municipality", "period"),
+        Index("ix_report_cells_provider_period", "provider_id", "period"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    municipality: Mapped[str] = mapped_column(String(6), nullable=False)
+    period: Mapped[str] = mapped_column(String(7), nullable=False)  # quarter of the trajectory's end: 2025-Q2
+    provider_id: Mapped[str] = mapped_column(String(8), nullable=False)
+    framework: Mapped[str] = mapped_column(String(20), nullable=False)
+    hulpvorm: Mapped[str] = mapped_column(String(8), nullable=False)
+    product_category: Mapped[str] = mapped_column(String(8), nullable=False)
+    age_band: Mapped[str] = mapped_column(String(5), nullable=False)
+    sex: Mapped[str] = mapped_column(String(1), nullable=False)
+    indicator: Mapped[str] = mapped_column(String(40), nullable=False)
+    value: Mapped[str] = mapped_column(String(20), nullable=False)
+    count: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class StoreState(Base):
+    """Small facts about the aggregate store, e.g. the date linkage was last settled."""
+
+    __tablename__ = "store_state"
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), nullable=False)
+
+
+class ProviderNote(Base):
+    """The story behind the figures: a provider's note for a municipality and period."""
+
+    __tablename__ = "provider_notes"
+    __table_args__ = (UniqueConstraint("provider_id", "municipality", "period", name="uq_provider_notes_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider_id: Mapped[str] = mapped_column(String(8), nullable=False)
+    municipality: Mapped[str] = mapped_column(String(6), nullable=False, index=True)
+    period: Mapped[str] = mapped_column(String(7), nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)

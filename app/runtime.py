@@ -15,11 +15,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app import db
 from app.audit import log as audit_log
+from app.audit.events import start_detail
 from app.crypto.keyring import Keyring, KeyringError
 from app.observability import Metrics
 from app.privacy import configuration as privacy
 from app.pseudonyms import TtpPseudonymiser
-from app.records.codelists import CodeLists, load_codelists
+from app.records import ingestion
+from app.records.codelists import CodeLists, load_codelists, load_rom_instruments
+from app.records.vault import RecordVault
 from app.settings import Settings
 
 log = logging.getLogger("ttp.runtime")
@@ -41,6 +44,8 @@ class Runtime:
     #: Public keys that verify access tokens, by key id (all token-signing keys on disk).
     token_keys: dict[str, ec.EllipticCurvePublicKey]
     pseudonymiser: TtpPseudonymiser
+    #: What record ingestion needs: the record vault (KEKs), the pseudonymiser, the configuration.
+    records: ingestion.Context
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
@@ -68,16 +73,23 @@ class Runtime:
         except KeyringError as exc:
             raise StartupRefused(str(exc)) from None
         engine = db.make_engine(settings.resolved_database_url)
+        pseudonymiser = TtpPseudonymiser(keyring.pseudonym_key())
+        records = ingestion.Context(
+            vault=RecordVault.from_keyring(keyring, dict(load_rom_instruments())),
+            pseudonymiser=pseudonymiser,
+            configuration=loaded.configuration,
+        )
         return cls(
             settings=settings,
             engine=engine,
-            sessions=db.make_sessionmaker(engine),
+            sessions=db.make_sessionmaker(engine, info={ingestion.SESSION_CONTEXT: records}),
+            records=records,
             privacy=loaded,
             keyring=keyring,
             codelists=codelists,
             metrics=Metrics(),
             token_keys=keyring.token_verification_keys(),
-            pseudonymiser=TtpPseudonymiser(keyring.pseudonym_key()),
+            pseudonymiser=pseudonymiser,
         )
 
     def record_start(self) -> None:
@@ -96,6 +108,7 @@ class Runtime:
                         "privacy_config_version": self.privacy.configuration.version,
                         "environment": self.settings.env.value,
                         "token_signing_key_id": self.keyring.active["token-signing"],
+                        **start_detail(session, self.privacy.sha256),
                     },
                 ),
             )

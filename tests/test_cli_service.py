@@ -60,10 +60,15 @@ def server(environment: dict[str, str]) -> Iterator[str]:
 
 
 def test_serve_then_client_token_and_authenticated_call(server: str, environment: dict[str, str]) -> None:
-    # ttp serve made a first admin client and wrote where to find it.
-    first_admin = json.loads((Path(environment["TTP_DATA_DIR"]) / "first-admin.json").read_text())
-    assert first_admin["client_id"].startswith("admi-")
-    assert (Path(environment["TTP_DATA_DIR"]) / "first-admin.json").stat().st_mode & 0o777 == 0o600
+    # ttp serve made a first admin client (and demo clients) and wrote where to find them.
+    first_run = Path(environment["TTP_DATA_DIR"]) / "first-run.json"
+    made = json.loads(first_run.read_text())
+    assert made["admin"]["client_id"].startswith("admi-")
+    assert made["municipality"]["org_id"] == "GM0363"
+    assert first_run.stat().st_mode & 0o777 == 0o600
+    admin = httpx.post(f"{server}/v1/oauth/token", data={"grant_type": "client_credentials"},
+                       auth=(made["admin"]["client_id"], made["admin"]["client_secret"]))
+    assert admin.status_code == 200
 
     made = ttp(environment, "clients", "add", "--org-type", "privacy_officer", "--org-id", "TTP",
                "--name", "FG", "--json")
@@ -82,7 +87,10 @@ def test_serve_then_client_token_and_authenticated_call(server: str, environment
 
     verified = ttp(environment, "audit", "verify")
     assert verified.returncode == 0, verified.stderr
-    assert "audit log intact" in verified.stdout
+    # The demo data went through the real ingestion path: the aggregate store matches the records.
+    store = ttp(environment, "verify")
+    assert store.returncode == 0, store.stderr
+    assert "aggregate store matches: 5000 records" in store.stdout
 
 
 def test_clients_add_refuses_bad_input(environment: dict[str, str]) -> None:

@@ -82,22 +82,32 @@ def _today() -> date:
     return datetime.now(UTC).date()
 
 
-def to_model(row: ConsentRecord, events: Iterable[ConsentEventRecord]) -> consent.Consent:
+_GIVEN_BY = {g.value: g for g in consent.GivenBy}
+_EVENT_TYPES = {t.value: t for t in consent.ConsentEventType}
+#: The columns coverage checks need (not the descriptive ones: controller, recipients ...).
+_COVERAGE_COLUMNS = ("id", "consent_id", "provider_id", "consent_ref_hash", "pseudonym", "given_by", "age_at_consent",
+                     "purpose", "municipalities", "given_at", "valid_until", "withdrawal_method")
+
+
+def to_model(row: Any, events: Iterable[Any]) -> consent.Consent:
+    """The pure consent model of a stored consent (an ORM object or a plain row) and its events.
+
+    A row holding only the coverage columns gives a model with empty descriptive fields."""
     return consent.Consent(
         consent_ref=row.consent_ref_hash,
         provider_id=row.provider_id,
-        given_by=consent.GivenBy(row.given_by),
+        given_by=_GIVEN_BY[row.given_by],
         age_at_consent=row.age_at_consent,
         purpose=row.purpose,
-        data_categories=tuple(row.data_categories),
-        controller=row.controller,
-        recipients=tuple(row.recipients),
+        data_categories=tuple(getattr(row, "data_categories", ())),
+        controller=getattr(row, "controller", ""),
+        recipients=tuple(getattr(row, "recipients", ())),
         municipalities=tuple(row.municipalities),
         given_at=row.given_at,
         valid_until=row.valid_until,
         withdrawal_method=row.withdrawal_method,
         events=tuple(
-            consent.ConsentEvent(type=consent.ConsentEventType(e.type), at=_aware(e.at), valid_until=e.valid_until)
+            consent.ConsentEvent(type=_EVENT_TYPES[e.type], at=_aware(e.at), valid_until=e.valid_until)
             for e in sorted(events, key=lambda e: (e.at, e.id or 0))
         ),
     )
@@ -229,26 +239,27 @@ class ConsentBook:
     def __init__(self, session: Session, provider_id: str, consent_ids: Iterable[str]) -> None:
         ids = sorted(set(consent_ids))
         self.provider_id = provider_id
-        self._rows: dict[str, ConsentRecord] = {}
+        self._rows: dict[str, Any] = {}
         self._models: dict[str, consent.Consent] = {}
+        consents, events_table = ConsentRecord.__table__, ConsentEventRecord.__table__
         for chunk_start in range(0, len(ids), 500):
             chunk = ids[chunk_start:chunk_start + 500]
+            # Plain rows, not ORM objects: a batch may name thousands of consents.
             rows = session.execute(
-                select(ConsentRecord).where(ConsentRecord.consent_id.in_(chunk),
-                                            ConsentRecord.provider_id == provider_id)
-            ).scalars().all()
-            by_pk = {r.id: r for r in rows}
-            events: dict[int, list[ConsentEventRecord]] = {pk: [] for pk in by_pk}
-            if by_pk:
+                select(*(consents.c[name] for name in _COVERAGE_COLUMNS))
+                .where(consents.c.consent_id.in_(chunk), consents.c.provider_id == provider_id)
+            ).all()
+            events: dict[int, list[Any]] = {r.id: [] for r in rows}
+            if events:
                 for event in session.execute(
-                    select(ConsentEventRecord).where(ConsentEventRecord.consent_id.in_(list(by_pk)))
-                ).scalars():
+                    select(events_table).where(events_table.c.consent_id.in_(list(events)))
+                ).all():
                     events[event.consent_id].append(event)
             for row in rows:
                 self._rows[row.consent_id] = row
                 self._models[row.consent_id] = to_model(row, events[row.id])
 
-    def row(self, consent_id: str) -> ConsentRecord | None:
+    def row(self, consent_id: str) -> Any:
         return self._rows.get(consent_id)
 
     def why_not(

@@ -26,6 +26,7 @@ from typing import Literal
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from app.crypto.envelope import Kek
 from pseudonymisation.keys import PseudonymKey
 
 Purpose = Literal["token-signing", "kek", "pseudonym", "audit-signing"]
@@ -162,6 +163,14 @@ class Keyring:
         key = serialization.load_pem_private_key(self.material("audit-signing", key_id), password=None)
         assert isinstance(key, ed25519.Ed25519PrivateKey)
         return key_id, key
+
+    def keks(self) -> dict[str, Kek]:
+        """Every key-encryption key on disk, by id (old ones stay readable until removed)."""
+        return {key_id: Kek(key_id=key_id, key=self.material("kek", key_id)) for key_id in self.key_ids("kek")}
+
+    def active_kek(self) -> Kek:
+        key_id = self.active["kek"]
+        return Kek(key_id=key_id, key=self.material("kek", key_id))
 
     def pseudonym_key(self, key_id: str | None = None) -> PseudonymKey:
         """The stage-2 pseudonym key; its id is the scheme version in every stage-2 pseudonym."""

@@ -1,0 +1,411 @@
+"""Record ingestion: validate, pseudonymise, check consent, seal, store, and count — atomically.
+
+Every change to stored records (a batch, a retraction, a withdrawal, retention, linkage settling)
+goes through :func:`_change`: it opens the records of every person the change touches, computes
+their report-cell contributions before and after, and applies the difference to the aggregate
+store in the same transaction. Linkage indicators ("geen nieuwe start", "herhaald beroep") are
+part of a person's contributions, so a late record turns the earlier trajectory's value at once.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy.orm import Session
+
+from app.consents.registry import ConsentBook, on_withdrawal
+from app.models import ConsentRecord, OutcomeRecord, RecordBatch, StoreState
+from app.privacy.configuration import PrivacyConfiguration
+from app.pseudonyms import InvalidPseudonym, TtpPseudonymiser
+from app.records import aggregates, indicators
+from app.records.aggregates import CellKey
+from app.records.schemas import Record, validate_records
+from app.records.vault import FORMAT_VERSION, RecordVault
+
+MAX_BATCH = 10_000
+_INGEST_LOCK_KEY = 4242
+LINKAGE_AS_OF = "linkage_as_of"
+
+
+class BatchRejected(Exception):
+    """The batch is refused as a whole; nothing was stored."""
+
+    def __init__(self, status: int, kind: str, detail: str, errors: list[dict[str, Any]]) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.kind = kind
+        self.detail = detail
+        self.errors = errors
+
+
+class RecordNotFound(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    batch_id: str
+    accepted: int
+    replaced: int
+
+
+@dataclass
+class Stored:
+    """One record as the change sees it: its row (None when new) and its opened content."""
+
+    provider_id: str
+    record_id: str
+    pseudonym: str
+    record: Record
+    row_id: int | None = None
+    settle_month: str | None = None
+
+
+@dataclass
+class Context:
+    """What ingestion needs from the running service."""
+
+    vault: RecordVault
+    pseudonymiser: TtpPseudonymiser
+    configuration: PrivacyConfiguration
+    indicator_config: indicators.IndicatorConfig = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.indicator_config = indicators.IndicatorConfig(
+            rom_instruments=self.vault.rom_instruments,
+            satisfaction_cutoff=self.configuration.indicators.satisfaction_cutoff,
+            new_start_window_months=self.configuration.linkage.new_start_window_months,
+        )
+
+    @property
+    def window_months(self) -> int:
+        return self.configuration.linkage.new_start_window_months
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+def _month(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+# ---- locking and the store's clock ----------------------------------------------------------------
+def lock(session: Session) -> None:
+    """Serialise changes to records and counts (SQLite serialises writers by itself)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _INGEST_LOCK_KEY})
+
+
+def linkage_as_of(session: Session) -> date | None:
+    value = session.get(StoreState, LINKAGE_AS_OF)
+    return date.fromisoformat(value.value) if value else None
+
+
+def _set_linkage_as_of(session: Session, day: date) -> None:
+    state = session.get(StoreState, LINKAGE_AS_OF)
+    if state is None:
+        session.add(StoreState(key=LINKAGE_AS_OF, value=day.isoformat()))
+    else:
+        state.value = day.isoformat()
+
+
+# ---- opening records ----------------------------------------------------------------------------------
+def _open_rows(session: Session, ctx: Context, condition: Any) -> list[Stored]:
+    rows = session.execute(
+        select(OutcomeRecord, RecordBatch.kek_id, RecordBatch.wrapped_key)
+        .join(RecordBatch, RecordBatch.id == OutcomeRecord.batch_pk)
+        .where(condition)
+    ).all()
+    out = []
+    for row, kek_id, wrapped in rows:
+        payload = ctx.vault.open_payload(
+            provider_id=row.provider_id, record_id=row.record_id, format_version=row.format_version,
+            kek_id=kek_id, wrapped_key=wrapped, ciphertext=row.ciphertext,
+        )
+        out.append(Stored(row.provider_id, row.record_id, row.pseudonym, ctx.vault.record(payload, row.pseudonym),
+                          row_id=row.id, settle_month=row.settle_month))
+    return out
+
+
+def _people(session: Session, ctx: Context, pseudonyms: Iterable[str]) -> list[Stored]:
+    wanted = sorted(set(pseudonyms))
+    out: list[Stored] = []
+    for start in range(0, len(wanted), 900):
+        out.extend(_open_rows(session, ctx, OutcomeRecord.pseudonym.in_(wanted[start:start + 900])))
+    return out
+
+
+# ---- contributions -----------------------------------------------------------------------------------
+def _person_cells(items: Sequence[Stored], ctx: Context, as_of: date) -> tuple[Counter[CellKey], dict[int, str | None]]:
+    """Cells of a set of records (whole persons), and each item's settle month (by position)."""
+    cells: Counter[CellKey] = Counter()
+    settle: dict[int, str | None] = {}
+    by_person: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for position, item in enumerate(items):
+        by_person[(item.pseudonym, aggregates.family(item.record))].append(position)
+    for positions in by_person.values():
+        for position in positions:
+            item = items[position]
+            others = [items[p].record.start_date for p in positions if p != position]
+            linked = aggregates.linkage_values(item.record, others, as_of=as_of, window_months=ctx.window_months)
+            cells.update(aggregates.contributions(item.provider_id, item.record, config=ctx.indicator_config,
+                                                  linked=linked))
+            pending = "pending" in linked.values()
+            if pending and item.record.end_date is not None:
+                window_end = indicators.follow_up_window(item.record.end_date, ctx.window_months)[1]
+                settle[position] = _month(window_end + timedelta(days=1))
+            else:
+                settle[position] = None
+    return cells, settle
+
+
+def _purge_month(record: Record, configuration: PrivacyConfiguration) -> str | None:
+    if record.end_date is None:
+        return None
+    return _month(indicators.add_months(record.end_date, configuration.retention.records_months))
+
+
+def _change(
+    session: Session,
+    ctx: Context,
+    pseudonyms: Iterable[str],
+    mutate: Callable[[list[Stored]], list[Stored]],
+    *,
+    as_of: date,
+) -> tuple[list[Stored], dict[int, str | None]]:
+    """Open the touched people, apply ``mutate`` to their records, and add the count difference.
+
+    Returns the records after the change and their settle months (by position); the caller
+    writes the rows.
+    """
+    before = _people(session, ctx, pseudonyms)
+    before_cells, _ = _person_cells(before, ctx, as_of)
+    after = mutate(list(before))
+    after_cells, settle = _person_cells(after, ctx, as_of)
+    delta = Counter(after_cells)
+    delta.subtract(before_cells)
+    aggregates.apply(session, delta)
+    # Keep the settle month of the records that stay in step with their (maybe changed) linkage.
+    for position, item in enumerate(after):
+        if item.row_id is not None and settle[position] != item.settle_month:
+            session.execute(update(OutcomeRecord).where(OutcomeRecord.id == item.row_id)
+                            .values(settle_month=settle[position]))
+    return after, settle
+
+
+def settle(session: Session, ctx: Context, *, as_of: date | None = None) -> int:
+    """Let pending linkage indicators turn once their window has passed; returns rows looked at.
+
+    Runs at most once per day (the store remembers the date it last settled to), before any
+    other change, so every change computes 'before' with the same date as the stored counts.
+    """
+    as_of = as_of or today()
+    last = linkage_as_of(session)
+    if last is not None and last >= as_of:
+        return 0
+    due = session.execute(
+        select(OutcomeRecord.pseudonym).where(OutcomeRecord.settle_month.is_not(None),
+                                              OutcomeRecord.settle_month <= _month(as_of)).distinct()
+    ).scalars().all()
+    if due and last is not None:
+        people = _people(session, ctx, due)
+        old_cells, _ = _person_cells(people, ctx, last)
+        new_cells, settle_months = _person_cells(people, ctx, as_of)
+        delta = Counter(new_cells)
+        delta.subtract(old_cells)
+        aggregates.apply(session, delta)
+        for position, item in enumerate(people):
+            if settle_months[position] != item.settle_month:
+                session.execute(update(OutcomeRecord).where(OutcomeRecord.id == item.row_id)
+                                .values(settle_month=settle_months[position]))
+    _set_linkage_as_of(session, as_of)
+    return len(due)
+
+
+# ---- batches -------------------------------------------------------------------------------------
+def ingest_batch(session: Session, ctx: Context, *, provider_id: str, items: Sequence[Any]) -> BatchResult:
+    """Store a batch atomically or raise :class:`BatchRejected` with every problem."""
+    if not items:
+        raise BatchRejected(400, "invalid-input", "the batch holds no records",
+                            [{"field": "records", "reason": "must hold at least one record"}])
+    if len(items) > MAX_BATCH:
+        raise BatchRejected(413, "batch-too-large", f"a batch holds at most {MAX_BATCH} records; split it",
+                            [{"field": "records", "reason": f"{len(items)} records; at most {MAX_BATCH}"}])
+    day = today()
+    records, record_errors = validate_records(items, today=day, rom_instruments=ctx.vault.rom_instruments)
+    errors = [e.as_dict() for e in record_errors]
+    stage2: list[str] = []
+    if not errors:
+        for index, record in enumerate(records):
+            try:
+                stage2.append(ctx.pseudonymiser.stage2(record.pseudonym))
+            except InvalidPseudonym as exc:
+                errors.append({"index": index, "field": "pseudonym", "reason": exc.reason})
+    else:
+        bad = {e["index"] for e in errors}
+        for index, item in enumerate(items):
+            value = item.get("pseudonym") if isinstance(item, dict) else None
+            if index not in bad and isinstance(value, str):
+                try:
+                    ctx.pseudonymiser.stage2(value)
+                except InvalidPseudonym as exc:
+                    errors.append({"index": index, "field": "pseudonym", "reason": exc.reason})
+    if errors:
+        errors.sort(key=lambda e: (e.get("index", -1), e.get("field", "")))
+        bad_records = len({e.get("index") for e in errors})
+        raise BatchRejected(400, "invalid-input",
+                            f"{bad_records} of {len(items)} records are invalid; nothing was stored", errors)
+
+    lock(session)
+    book = ConsentBook(session, provider_id, {r.consent_id for r in records})
+    refused = []
+    for index, (record, pseudonym) in enumerate(zip(records, stage2, strict=True)):
+        problem = book.why_not(consent_id=record.consent_id, pseudonym=pseudonym, municipality=record.municipality,
+                               at=day)
+        if problem:
+            refused.append((index, *problem))
+    if refused:
+        kinds = {kind for _, kind, _ in refused}
+        kind = "consent-withdrawn" if "consent-withdrawn" in kinds else refused[0][1]
+        raise BatchRejected(
+            409, kind, f"{len(refused)} of {len(records)} records have no consent that covers them; nothing was stored",
+            [{"index": i, "field": "consent_id", "reason": reason} for i, _, reason in refused],
+        )
+
+    settle(session, ctx, as_of=day)
+    existing = {
+        row.record_id: row
+        for start in range(0, len(records), 900)
+        for row in session.execute(
+            select(OutcomeRecord.id, OutcomeRecord.record_id, OutcomeRecord.pseudonym).where(
+                OutcomeRecord.provider_id == provider_id,
+                OutcomeRecord.record_id.in_([r.record_id for r in records[start:start + 900]]),
+            )
+        ).all()
+    }
+    replaced_ids = {row.id for row in existing.values()}
+    incoming = [Stored(provider_id, r.record_id, p, r) for r, p in zip(records, stage2, strict=True)]
+    touched = set(stage2) | {row.pseudonym for row in existing.values()}
+
+    def mutate(people: list[Stored]) -> list[Stored]:
+        return [s for s in people if s.row_id not in replaced_ids] + incoming
+
+    after, settle_months = _change(session, ctx, touched, mutate, as_of=day)
+    settle_of = {id(item): settle_months[position] for position, item in enumerate(after)}
+
+    sealer = ctx.vault.sealer()
+    batch = RecordBatch(
+        batch_id="bat-" + secrets.token_urlsafe(12), provider_id=provider_id, kek_id=sealer.wrapped_key.kek_id,
+        wrapped_key=sealer.wrapped_key.blob, received_at=datetime.now(UTC), accepted=len(records),
+        replaced=len(replaced_ids),
+    )
+    session.add(batch)
+    session.flush()
+    if replaced_ids:
+        ids = sorted(replaced_ids)
+        for start in range(0, len(ids), 900):
+            session.execute(delete(OutcomeRecord).where(OutcomeRecord.id.in_(ids[start:start + 900])))
+    consent_pk = {cid: book.row(cid).id for cid in {r.consent_id for r in records}}  # type: ignore[union-attr]
+    rows = [
+        {
+            "provider_id": provider_id,
+            "record_id": item.record_id,
+            "pseudonym": item.pseudonym,
+            "consent_pk": consent_pk[item.record.consent_id],
+            "batch_pk": batch.id,
+            "format_version": FORMAT_VERSION,
+            "ciphertext": ctx.vault.seal(sealer, provider_id, item.record_id, ctx.vault.payload(item.record)),
+            "settle_month": settle_of[id(item)],
+            "purge_month": _purge_month(item.record, ctx.configuration),
+        }
+        for item in incoming
+    ]
+    session.connection().execute(insert(OutcomeRecord.__table__), rows)
+    return BatchResult(batch_id=batch.batch_id, accepted=len(records), replaced=len(replaced_ids))
+
+
+def _remove(session: Session, ctx: Context, condition: Any) -> int:
+    """Remove the rows matching ``condition`` and their counts (retraction, withdrawal, retention)."""
+    lock(session)
+    day = today()
+    settle(session, ctx, as_of=day)
+    targets = session.execute(select(OutcomeRecord.id, OutcomeRecord.pseudonym).where(condition)).all()
+    if not targets:
+        return 0
+    ids = {t.id for t in targets}
+    _change(session, ctx, {t.pseudonym for t in targets},
+            lambda people: [s for s in people if s.row_id not in ids], as_of=day)
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), 900):
+        session.execute(delete(OutcomeRecord).where(OutcomeRecord.id.in_(ordered[start:start + 900])))
+    return len(ids)
+
+
+def retract(session: Session, ctx: Context, *, provider_id: str, record_id: str) -> None:
+    removed = _remove(session, ctx, (OutcomeRecord.provider_id == provider_id) & (OutcomeRecord.record_id == record_id))
+    if not removed:
+        raise RecordNotFound(record_id)
+
+
+def purge_expired(session: Session, ctx: Context, *, as_of: date | None = None) -> int:
+    """Retention: remove records whose retention month has come, and their counts."""
+    month = _month(as_of or today())
+    return _remove(session, ctx, OutcomeRecord.purge_month.is_not(None) & (OutcomeRecord.purge_month <= month))
+
+
+# ---- withdrawal -----------------------------------------------------------------------------------
+#: The key under which a session's ``info`` carries the ingestion :class:`Context` (set by Runtime).
+SESSION_CONTEXT = "records_context"
+
+
+@on_withdrawal
+def _on_withdrawal(session: Session, consent: ConsentRecord) -> dict[str, int]:
+    """Withdrawal removes the person's records of that provider and their counts, at once."""
+    ctx = session.info.get(SESSION_CONTEXT)
+    if ctx is None:
+        raise RuntimeError("a withdrawal needs a session made by the runtime (it carries the record keys)")
+    same_person = (OutcomeRecord.provider_id == consent.provider_id) & (OutcomeRecord.pseudonym == consent.pseudonym)
+    removed = _remove(session, ctx, same_person)
+    return {"records_removed": removed}
+
+
+# ---- verification ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Verification:
+    records: int
+    cells: int
+    differences: list[tuple[CellKey, int, int]]  # (cell, stored, recomputed)
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+
+def recompute(session: Session, ctx: Context) -> tuple[int, Counter[CellKey]]:
+    """Open every record and compute the whole aggregate store from scratch."""
+    as_of = linkage_as_of(session) or today()
+    people = _open_rows(session, ctx, OutcomeRecord.id.is_not(None))
+    cells, _ = _person_cells(people, ctx, as_of)
+    return len(people), +cells
+
+
+def verify(session: Session, ctx: Context) -> Verification:
+    count, expected = recompute(session, ctx)
+    actual = aggregates.stored(session)
+    differences = [(key, actual.get(key, 0), expected.get(key, 0))
+                   for key in sorted(set(actual) | set(expected)) if actual.get(key, 0) != expected.get(key, 0)]
+    return Verification(records=count, cells=len(expected), differences=differences)
+
+
+def rebuild(session: Session, ctx: Context) -> int:
+    lock(session)
+    _, cells = recompute(session, ctx)
+    aggregates.replace_all(session, cells)
+    return len(cells)

@@ -1,0 +1,382 @@
+"""Benchmark: record ingestion end to end over HTTP, against a raw insert ceiling. Prints figures.
+
+    .venv/bin/python bench/ingest.py --records 20000
+
+Per backend (SQLite, then PostgreSQL when a server can be had) it:
+
+1. makes a fresh data directory (TTP_DATA_DIR) and database, runs ``python -m app.cli db upgrade``
+   and ``python -m app.cli clients add --org-type provider ... --json`` for every demo provider;
+2. starts the real service (``python -m app.cli serve --port <free port>``, uvicorn) and waits
+   for /healthz;
+3. set-up, not measured: generates the demo population (``app.demo.generate``) and registers its
+   consents over HTTP (POST /v1/consents, one client per provider, client_secret_basic tokens);
+4. measured: POST /v1/records/batches with JSON {"records": [...]} in batches of --batch-size,
+   from one client (or --concurrency 2), wall clock from the first send to the last 200;
+5. raw ceiling, same run and same database: executemany of as many plain rows (bench_raw: id,
+   provider, record_id, a payload blob as large as an average stored ciphertext) in chunks of
+   --batch-size rows per transaction, through ``app.db.make_engine`` so the same pragmas apply.
+
+The ratio end-to-end / raw says how much of the database's plain write speed ingestion keeps
+after validation, pseudonymisation, consent checks, encryption, aggregate updates and audit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+import httpx  # noqa: E402
+from sqlalchemy import (  # noqa: E402
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    func,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from app import demo  # noqa: E402
+from app.db import make_engine  # noqa: E402
+from app.settings import Settings  # noqa: E402
+from pseudonymisation import PseudonymKey  # noqa: E402
+from tests.postgres import Cluster, find_bin_dir  # noqa: E402
+
+GOAL = "goal: >= 20,000 records/s on SQLite"
+DEFAULT_PAYLOAD_BYTES = 600
+
+
+@dataclass
+class Result:
+    backend: str
+    records: int
+    seconds: float
+    raw_rows_per_second: float
+    payload_bytes: int
+    consents: int
+    setup_seconds: float
+
+    @property
+    def records_per_second(self) -> float:
+        return self.records / self.seconds if self.seconds else 0.0
+
+    @property
+    def ratio(self) -> float:
+        return self.records_per_second / self.raw_rows_per_second if self.raw_rows_per_second else 0.0
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def cli(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, cwd=REPO_ROOT,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"`ttp {' '.join(args)}` failed ({done.returncode}):\n{done.stderr}")
+    return done.stdout
+
+
+@contextmanager
+def serve(env: dict[str, str], data_dir: Path) -> Iterator[str]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log_file = (data_dir / "serve.log").open("w")
+    process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env,
+                               cwd=REPO_ROOT, stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"the service exited ({process.returncode}); see {data_dir / 'serve.log'}:\n"
+                                 + (data_dir / "serve.log").read_text()[-3000:])
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("the service did not answer /healthz within 90 s")
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log_file.close()
+
+
+def token(base: str, client_id: str, client_secret: str) -> str:
+    response = httpx.post(f"{base}/v1/oauth/token", data={"grant_type": "client_credentials"},
+                          auth=(client_id, client_secret), timeout=30)
+    if response.status_code != 200:
+        raise SystemExit(f"token for {client_id}: {response.status_code} {response.text}")
+    return response.json()["access_token"]
+
+
+def register_consents(base: str, population: demo.DemoPopulation, tokens: dict[str, str],
+                      workers: int) -> dict[tuple[str, str], str]:
+    """POST every consent (set-up); returns (provider, consent_ref) -> consent_id."""
+    clients = {agb: httpx.Client(base_url=base, headers={"Authorization": f"Bearer {t}"}, timeout=60)
+               for agb, t in tokens.items()}
+    ids: dict[tuple[str, str], str] = {}
+    lock = threading.Lock()
+
+    def one(item: demo.DemoConsent) -> None:
+        response = clients[item.provider].post("/v1/consents", json=item.body)
+        if response.status_code != 201:
+            raise SystemExit(f"consent {item.body['consent_ref']}: {response.status_code} {response.text}")
+        with lock:
+            ids[(item.provider, item.body["consent_ref"])] = response.json()["consent_id"]
+
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for future in [pool.submit(one, c) for c in population.consents]:
+                future.result()
+    finally:
+        for client in clients.values():
+            client.close()
+    return ids
+
+
+def send_batches(base: str, bodies: list[tuple[str, bytes]], tokens: dict[str, str], concurrency: int) -> float:
+    """POST every (provider, JSON body) in order; returns the wall-clock seconds (measured)."""
+    position = 0
+    lock = threading.Lock()
+    failure: list[str] = []
+
+    def worker() -> None:
+        nonlocal position
+        with httpx.Client(base_url=base, timeout=600) as client:
+            while True:
+                with lock:
+                    if failure or position >= len(bodies):
+                        return
+                    provider, content = bodies[position]
+                    position += 1
+                response = client.post("/v1/records/batches", content=content, headers={
+                    "Authorization": f"Bearer {tokens[provider]}", "Content-Type": "application/json"})
+                if response.status_code != 200:
+                    with lock:
+                        failure.append(f"{response.status_code} {response.text[:2000]}")
+                    return
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    if failure:
+        raise SystemExit(f"POST /v1/records/batches failed: {failure[0]}")
+    return seconds
+
+
+def average_ciphertext_bytes(url: str) -> int:
+    from app.models import OutcomeRecord
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            value = connection.execute(select(func.avg(func.length(OutcomeRecord.ciphertext)))).scalar()
+    except Exception as exc:  # the lead's schema may change; the figure is only a size hint
+        log(f"  (could not read the average ciphertext size: {exc}; using {DEFAULT_PAYLOAD_BYTES} bytes)")
+        value = None
+    finally:
+        engine.dispose()
+    return int(value) if value else DEFAULT_PAYLOAD_BYTES
+
+
+def raw_ceiling(url: str, rows: int, chunk: int, payload_bytes: int, providers: list[str]) -> float:
+    """Rows per second of plain executemany inserts, ``chunk`` rows per transaction."""
+    metadata = MetaData()
+    table = Table("bench_raw", metadata, Column("id", Integer, primary_key=True),
+                  Column("provider", String(8), nullable=False), Column("record_id", String(64), nullable=False),
+                  Column("payload", LargeBinary, nullable=False))
+    data = [{"provider": providers[i % len(providers)], "record_id": f"raw-{i:08d}",
+             "payload": os.urandom(payload_bytes)} for i in range(rows)]
+    engine = make_engine(url)
+    try:
+        metadata.drop_all(engine)
+        metadata.create_all(engine)
+        started = time.perf_counter()
+        for start in range(0, rows, chunk):
+            with engine.begin() as connection:
+                connection.execute(insert(table), data[start:start + chunk])
+        seconds = time.perf_counter() - started
+        with engine.connect() as connection:
+            stored = connection.execute(select(func.count()).select_from(table)).scalar_one()
+        if stored != rows:
+            raise SystemExit(f"raw ceiling stored {stored} rows, expected {rows}")
+        metadata.drop_all(engine)
+    finally:
+        engine.dispose()
+    return rows / seconds if seconds else 0.0
+
+
+def run_backend(backend: str, database_url: str | None, args: argparse.Namespace) -> Result:
+    data_dir = Path(tempfile.mkdtemp(prefix=f"ttp-bench-{backend}-"))
+    try:
+        env = {**os.environ, "TTP_DATA_DIR": str(data_dir), "TTP_LOG_LEVEL": "WARNING", "TTP_ENV": "development"}
+        env.pop("TTP_KEY_DIR", None)
+        env.pop("TTP_PRIVACY_CONFIG", None)
+        if database_url:
+            env["TTP_DATABASE_URL"] = database_url
+        else:
+            env.pop("TTP_DATABASE_URL", None)
+        url = Settings(data_dir=data_dir, database_url=database_url).resolved_database_url
+
+        setup_started = time.perf_counter()
+        log(f"[{backend}] database {make_url(url).render_as_string(hide_password=True)}")
+        cli(env, "db", "upgrade")
+        key = PseudonymKey(key_id="v1", secret=hashlib.sha256(f"bench-{args.seed}".encode()).digest())
+        population = demo.generate(args.records, seed=args.seed, provider_key=key, today=date.today())
+        credentials: dict[str, tuple[str, str]] = {}
+        for provider in population.providers:
+            made = json.loads(cli(env, "clients", "add", "--org-type", "provider", "--org-id", provider.agb,
+                                  "--name", "bench", "--json"))
+            credentials[provider.agb] = (made["client_id"], made["client_secret"])
+        log(f"[{backend}] {len(population.records)} records, {len(population.consents)} consents, "
+            f"{len(population.providers)} providers")
+
+        with serve(env, data_dir) as base:
+            tokens = {agb: token(base, *pair) for agb, pair in credentials.items()}
+            consent_started = time.perf_counter()
+            ids = register_consents(base, population, tokens, args.consent_workers)
+            log(f"[{backend}] registered {len(ids)} consents in {time.perf_counter() - consent_started:.1f} s "
+                "(set-up, not measured)")
+            bodies = [
+                (group[0].provider, json.dumps(
+                    {"records": [r.with_consent_id(ids[(r.provider, r.consent_ref)]) for r in group]}).encode())
+                for group in demo.batches(population.records, size=args.batch_size)
+            ]
+            tokens = {agb: token(base, *pair) for agb, pair in credentials.items()}  # fresh for the measurement
+            setup_seconds = time.perf_counter() - setup_started
+            log(f"[{backend}] sending {len(bodies)} batches of at most {args.batch_size} "
+                f"(concurrency {args.concurrency}) ...")
+            seconds = send_batches(base, bodies, tokens, args.concurrency)
+            log(f"[{backend}] {len(population.records)} records in {seconds:.2f} s")
+
+        payload_bytes = average_ciphertext_bytes(url)
+        log(f"[{backend}] raw ceiling: {len(population.records)} rows of {payload_bytes} bytes ...")
+        raw = raw_ceiling(url, len(population.records), args.batch_size, payload_bytes,
+                          [p.agb for p in population.providers])
+        return Result(backend, len(population.records), seconds, raw, payload_bytes, len(ids), setup_seconds)
+    finally:
+        if args.keep:
+            log(f"[{backend}] kept {data_dir}")
+        else:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@contextmanager
+def postgres_database(args: argparse.Namespace) -> Iterator[str | None]:
+    """A fresh, empty database URL on --postgres-url or a throwaway cluster; None when neither."""
+    cluster = None
+    server = args.postgres_url
+    if not server:
+        bin_dir = find_bin_dir()
+        if bin_dir is None:
+            yield None
+            return
+        cluster = Cluster(bin_dir)
+        server = cluster.start()
+    server = Settings(database_url=server).resolved_database_url
+    name = f"ttp_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f"CREATE DATABASE {name}"))
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        try:
+            with admin.connect() as connection:
+                connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        finally:
+            admin.dispose()
+            if cluster is not None:
+                cluster.stop()
+
+
+def print_table(results: list[Result], args: argparse.Namespace) -> None:
+    header = ("backend", "records", "seconds", "records/s", "raw rows/s", "ratio")
+    rows = [(r.backend, f"{r.records:,}", f"{r.seconds:.2f}", f"{r.records_per_second:,.0f}",
+             f"{r.raw_rows_per_second:,.0f}", f"{r.ratio:.3f}") for r in results]
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
+    print()
+    print(f"ingestion over HTTP: batches of {args.batch_size:,}, concurrency {args.concurrency}, "
+          f"seed {args.seed}; raw = executemany of plain rows, {args.batch_size:,} per transaction")
+    for line in (header, *rows):
+        print("  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(line, widths,
+                                                                                                  strict=True))))
+    for r in results:
+        print(f"  {r.backend}: {r.consents:,} consents registered first (set-up {r.setup_seconds:.1f} s, "
+              f"not measured); raw payload {r.payload_bytes} bytes per row")
+    print(GOAL)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--records", type=int, default=20_000, help="records to send (default 20,000)")
+    parser.add_argument("--batch-size", type=int, default=1_000, help="records per batch (default 1,000)")
+    parser.add_argument("--concurrency", type=int, choices=(1, 2), default=1, help="clients sending at once")
+    parser.add_argument("--seed", type=int, default=2025, help="demo population seed")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--postgres-url", help="a PostgreSQL server to use (a fresh database is made on it); "
+                                               "default: a throwaway cluster when a server binary is found")
+    parser.add_argument("--consent-workers", type=int, default=8, help="parallel consent registrations (set-up)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary data directories")
+    args = parser.parse_args(argv)
+    if args.records < 1 or not 1 <= args.batch_size <= 10_000:
+        parser.error("--records must be at least 1 and --batch-size from 1 to 10,000")
+
+    results: list[Result] = []
+    if args.backend in ("sqlite", "both"):
+        results.append(run_backend("sqlite", None, args))
+    if args.backend in ("postgresql", "both"):
+        with postgres_database(args) as url:
+            if url is None:
+                print("postgresql: skipped (no PostgreSQL server binary found and no --postgres-url)")
+            else:
+                results.append(run_backend("postgresql", url, args))
+    print_table(results, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
