@@ -1,0 +1,48 @@
+"""Confidence intervals against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from app.reports.statistics import mean_of_marks, wilson
+
+
+def test_wilson_against_hand_computation() -> None:
+    # 6 of 57: p = 0.105263; z = 1.96 -> by hand (Wilson 1927): centre = (p + z²/2n)/(1 + z²/n)
+    z = 1.959963984540054
+    n, k = 57, 6
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    interval = wilson(k, n)
+    assert interval is not None
+    assert interval.low == pytest.approx(centre - half)
+    assert interval.high == pytest.approx(centre + half)
+    assert (round(interval.low, 4), round(interval.high, 4)) == (0.0491, 0.2112)
+
+
+def test_wilson_edges() -> None:
+    assert wilson(0, 0) is None
+    zero = wilson(0, 10)
+    assert zero is not None and zero.low == 0.0 and zero.high == pytest.approx(0.2775, abs=1e-4)
+    full = wilson(10, 10)
+    assert full is not None and full.high == pytest.approx(1.0) and full.low == pytest.approx(0.7225, abs=1e-4)
+
+
+def test_mean_of_marks_t_interval() -> None:
+    # marks 6, 7, 8, 8, 9: mean 7.6, s = sqrt(((1.6²)+(0.6²)+2*(0.4²)+(1.4²))/4) = sqrt(1.3) ;
+    # t(0.975, 4) = 2.776445 -> half = 2.776445 * sqrt(1.3/5) = 1.41571
+    summary = mean_of_marks({6: 1, 7: 1, 8: 2, 9: 1})
+    assert summary is not None
+    assert summary.mean == pytest.approx(7.6)
+    assert summary.interval is not None
+    assert summary.interval.low == pytest.approx(7.6 - 1.41571, abs=1e-4)
+    assert summary.interval.high == pytest.approx(7.6 + 1.41571, abs=1e-4)
+
+
+def test_mean_of_one_mark_has_no_interval() -> None:
+    summary = mean_of_marks({8: 1})
+    assert summary is not None and summary.interval is None
+    assert mean_of_marks({}) is None
