@@ -1,0 +1,89 @@
+"""Disclosure control for aggregated reports: a pure function over tables of counts.
+
+No web, no database: the report layer reads counts from the aggregate store, builds a family
+with :func:`build_linked_tables`, calls :func:`protect`, and renders what it returns.
+
+What is protected, against whom (DESIGN.md, "Who already knows what")
+-------------------------------------------------------------------------
+* A *family* is everything one party can obtain for one indicator and year: totals and every
+  one-dimensional breakdown, per quarter, half-year and year, per municipality and for the
+  region. Protect the whole family at once (for a region: all its member municipalities and
+  the region together) and serve every report of it from that one result, so that no party can
+  subtract one report from another.
+* Primary: a cell with ``0 < denominator < threshold``. The threshold of a cell is the
+  strictest (largest) of the municipalities it covers, never below the policy's
+  ``minimum_cell_size`` (itself never below 10): a region cell gets the strictest of its
+  members. Empty cells concern nobody and are published as 0 (so a withheld cell is known not
+  to be empty; the release check gives the reader that knowledge).
+* Secondary (:mod:`.suppression`): Gaussian elimination in the manner of Statistics Norway's
+  GaussSuppression over the exact linear structure of the family (base cells it adds up,
+  structural zeros included). Candidates are taken largest denominator first (then totals
+  before parts, then key order), so the cells withheld in addition are small ones.
+* Release check (:mod:`.intervals`): linear programmes give, for each withheld cell, the
+  interval a reader can still narrow it to. Requirements: the denominator of a primary cell
+  keeps an interval at least ``protection_interval`` wide (default: its threshold) for a reader
+  who knows everything published; for a reader who also knows every denominator (a
+  municipality), the numerator of a primary cell keeps a width of at least
+  ``min(numerator_protection, d)`` and a banded numerator cannot be narrowed below its band.
+  While something fails, the least wanted published cell linked to it is withheld too; never
+  fewer cells.
+* Bands (:mod:`.presentation`): a published numerator below ``small_count`` (or a complement
+  below it) is shown as a band.
+
+Rounding and shares
+-------------------
+Rounding of shown counts is presentation (CBS publishes multiples of 5), not protection: the
+release check assumes the reader knows every published count exactly. So a share computed
+from the true counts (the default) weakens nothing the check relies on, and it keeps the
+figure a municipality steers by accurate; a rounded count beside an exact share is no longer
+a secret, which is acceptable because it was never one. A deployment that wants rounding to
+defend against differencing between *releases* (data corrected or withdrawn in between)
+should set ``share_from_rounded_counts`` so the share reveals nothing beyond the rounded
+counts.
+
+Out of scope here (for the caller)
+----------------------------------
+* Indicators that share a denominator must share a pattern: :func:`protect_shared_denominator`.
+* Cells carrying more counts (responses, response rate, mean mark) must be withheld with the
+  cell; their own disclosure is not analysed here.
+* The singleton problem (a contributor subtracting its own known contribution) does not arise
+  through the access rules: only municipalities read tables broken down by provider, and the
+  "knows_denominators" reader already has every denominator; no reader of a table knows
+  other parties' numerators. A provider's mirror family is protected on its own.
+"""
+
+from app.reports.disclosure.intervals import Finding, ReleaseCheck, release_check
+from app.reports.disclosure.policy import MINIMUM_CELL_SIZE_FLOOR, SuppressionPolicy
+from app.reports.disclosure.presentation import Band
+from app.reports.disclosure.protection import ProtectedCell, ProtectedTables, protect, protect_shared_denominator
+from app.reports.disclosure.suppression import cell_thresholds, primary_suppressed, secondary_suppressed
+from app.reports.disclosure.tables import (
+    TOTAL,
+    CellCounts,
+    CellKey,
+    Equation,
+    LinkedTables,
+    build_linked_tables,
+)
+
+__all__ = [
+    "MINIMUM_CELL_SIZE_FLOOR",
+    "TOTAL",
+    "Band",
+    "CellCounts",
+    "CellKey",
+    "Equation",
+    "Finding",
+    "LinkedTables",
+    "ProtectedCell",
+    "ProtectedTables",
+    "ReleaseCheck",
+    "SuppressionPolicy",
+    "build_linked_tables",
+    "cell_thresholds",
+    "primary_suppressed",
+    "protect",
+    "protect_shared_denominator",
+    "release_check",
+    "secondary_suppressed",
+]

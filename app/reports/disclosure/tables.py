@@ -1,0 +1,329 @@
+"""Linked tables: every cell one party can obtain, and the sums that tie them together.
+
+A *family* is everything published for one indicator and one year from one linked set of
+data: totals and one-dimensional breakdowns, per municipality and per region, per quarter,
+half-year and year. Disclosure control is judged over the whole family, because a reader may
+pull every report their token allows and subtract them from each other.
+
+Two representations of the links live side by side in :class:`LinkedTables`:
+
+* ``equations``: explicit ``total = sum(parts)`` relations (used by the release check's LP and
+  by the generic fall-back of the Gaussian elimination);
+* ``composition`` (optional, filled in by :func:`build_linked_tables`): for every cell the set
+  of non-empty *base cells* (municipality, quarter, all breakdown values) it adds up. This is the
+  exact linear structure, including structural zeros (a provider that only offers hulpvorm 02
+  makes "provider P" and "hulpvorm 02" the same sum). Base cells with a zero count are left
+  out, which is conservative: it treats their emptiness as known to the reader.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+#: Dimension and category of a total cell.
+TOTAL = "*"
+
+_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
+
+
+class CellKey(NamedTuple):
+    """One publishable cell: a unit (municipality code, region id or provider), a period
+    (``2025-Q1``, ``2025-H1``, ``2025``), a breakdown dimension and a category in it. The
+    total of a unit and period has dimension and category :data:`TOTAL`."""
+
+    unit: str
+    period: str
+    dimension: str = TOTAL
+    category: str = TOTAL
+
+
+class CellCounts(NamedTuple):
+    """True counts of a cell: ``denominator`` (e.g. ended trajectories) and ``numerator``
+    (e.g. dropped out), ``0 <= numerator <= denominator``."""
+
+    denominator: int
+    numerator: int
+
+
+class Equation(NamedTuple):
+    """``total = sum(parts)``, for denominators and numerators alike."""
+
+    total: Hashable
+    parts: tuple[Hashable, ...]
+
+
+def sort_key(value: Any) -> tuple:
+    """A total order over keys made of None, ints, strings and tuples of those.
+
+    Everything in this package iterates in this order, never in dict or set order, so that
+    identical input gives identical output however it was assembled.
+    """
+    if value is None:
+        return (0,)
+    if isinstance(value, bool):
+        return (1, int(value))
+    if isinstance(value, int):
+        return (2, value)
+    if isinstance(value, str):
+        return (3, value)
+    if isinstance(value, tuple):
+        return (4, tuple(sort_key(v) for v in value))
+    return (5, type(value).__name__, repr(value))
+
+
+def _counts(value: Any, where: Any) -> CellCounts:
+    if isinstance(value, CellCounts):
+        counts = value
+    else:
+        try:
+            denominator, numerator = value
+        except (TypeError, ValueError):
+            raise ValueError(f"counts of {where!r} must be (denominator, numerator), got {value!r}") from None
+        counts = CellCounts(denominator, numerator)
+    for number in counts:
+        if not isinstance(number, int) or isinstance(number, bool):
+            raise ValueError(f"counts of {where!r} must be integers, got {value!r}")
+    if counts.denominator < 0 or counts.numerator < 0 or counts.numerator > counts.denominator:
+        raise ValueError(f"counts of {where!r} must satisfy 0 <= numerator <= denominator, got {value!r}")
+    return counts
+
+
+@dataclass(frozen=True, eq=False)
+class LinkedTables:
+    """All cells of one family and the linear relations between them.
+
+    cells
+        cell key -> :class:`CellCounts` (or a ``(denominator, numerator)`` pair). Keys are any
+        hashable built from str/int/None/tuples; :class:`CellKey` is what the builder makes.
+    equations
+        :class:`Equation` ``(total, parts)`` (or plain pairs). Checked on construction: both
+        counts must add up.
+    municipalities
+        cell key -> the municipalities whose thresholds apply to it. Default: ``{key[0]}``
+        (the unit), which fits a family of municipality cells.
+    composition
+        optional cell key -> frozenset of base-cell ids it adds up (only non-empty base cells).
+        Without it the Gaussian elimination derives the linear structure from the equations.
+    """
+
+    cells: Mapping[Hashable, CellCounts]
+    equations: tuple[Equation, ...]
+    municipalities: Mapping[Hashable, frozenset[str]] | None = None
+    composition: Mapping[Hashable, frozenset[Hashable]] | None = None
+
+    def __post_init__(self) -> None:
+        keys = sorted(self.cells, key=sort_key)
+        cells = {key: _counts(self.cells[key], key) for key in keys}
+        object.__setattr__(self, "cells", MappingProxyType(cells))
+
+        equations = []
+        for raw in self.equations:
+            try:
+                total, parts = raw
+            except (TypeError, ValueError):
+                raise ValueError(f"an equation must be (total, parts), got {raw!r}") from None
+            parts = tuple(sorted(parts, key=sort_key))
+            if not parts:
+                raise ValueError(f"equation for {total!r} has no parts")
+            if len(set(parts)) != len(parts) or total in parts:
+                raise ValueError(f"equation for {total!r} repeats a cell")
+            for key in (total, *parts):
+                if key not in cells:
+                    raise ValueError(f"equation refers to unknown cell {key!r}")
+            for field in (0, 1):
+                if cells[total][field] != sum(cells[p][field] for p in parts):
+                    name = CellCounts._fields[field]
+                    raise ValueError(f"{name}s do not add up for {total!r}")
+            equations.append(Equation(total, parts))
+        equations.sort(key=sort_key)
+        object.__setattr__(self, "equations", tuple(equations))
+
+        if self.municipalities is None:
+            municipalities = {}
+            for key in keys:
+                if not isinstance(key, tuple) or not key:
+                    raise ValueError("cell keys are not tuples: pass municipalities explicitly")
+                municipalities[key] = frozenset({str(key[0])})
+        else:
+            municipalities = {}
+            for key in keys:
+                if key not in self.municipalities:
+                    raise ValueError(f"no municipalities given for cell {key!r}")
+                municipalities[key] = frozenset(self.municipalities[key])
+        object.__setattr__(self, "municipalities", MappingProxyType(municipalities))
+
+        if self.composition is not None:
+            composition = {}
+            for key in keys:
+                if key not in self.composition:
+                    raise ValueError(f"no composition given for cell {key!r}")
+                members = frozenset(self.composition[key])
+                if (cells[key].denominator == 0) != (not members):
+                    raise ValueError(f"composition of {key!r} must be empty exactly when its denominator is 0")
+                composition[key] = members
+            for total, parts in equations:
+                union = frozenset().union(*(composition[p] for p in parts))
+                if union != composition[total] or sum(len(composition[p]) for p in parts) != len(union):
+                    raise ValueError(f"composition does not add up for {total!r}")
+            object.__setattr__(self, "composition", MappingProxyType(composition))
+
+    @property
+    def keys(self) -> tuple[Hashable, ...]:
+        """Cell keys in the canonical order."""
+        return tuple(self.cells)
+
+
+def _quarter(label: str) -> tuple[int, int]:
+    match = _QUARTER.match(label)
+    if not match:
+        raise ValueError(f"base period must be a quarter like 2025-Q1, got {label!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def periods_of_quarter(year: int, quarter: int) -> tuple[str, str, str]:
+    """The quarter, half-year and year a quarter belongs to."""
+    half = 1 if quarter <= 2 else 2
+    return f"{year}-Q{quarter}", f"{year}-H{half}", f"{year}"
+
+
+def build_linked_tables(
+    base: Mapping[tuple, Any],
+    dimensions: Sequence[str],
+    regions: Mapping[str, Iterable[str]] | None = None,
+    municipality_dimension: str | None = None,
+) -> LinkedTables:
+    """Derive every publishable cell of a family from base counts.
+
+    base
+        ``(unit, quarter, value_1, ..., value_k) -> (denominator, numerator)``: one entry per
+        combination of unit (normally a municipality code), quarter (``"2025-Q1"``) and one value
+        for each of the ``k`` breakdown dimensions. Missing combinations count as zero.
+    dimensions
+        the names of the breakdown dimensions, in the order of the values in the base keys
+        (e.g. ``["provider", "hulpvorm", "product_category", "age_band", "sex"]``).
+    regions
+        optional ``region id -> member units``: each region becomes a unit whose cells add up
+        its members' cells (only regions whose municipalities agreed to regional reports).
+    municipality_dimension
+        ``None`` (default): the unit is the municipality, and a region's thresholds are its
+        members'. For a provider's mirror family (unit = the provider), name the dimension that
+        carries the municipality (e.g. ``"municipality"``).
+
+    Derived cells, for every unit (municipalities and regions) and every quarter, half-year and
+    year of each year present: the total ``CellKey(unit, period)`` and, per dimension, one cell
+    per category seen for that unit in that year (zero in periods without data).
+    Equations: categories of each dimension add up to the total; Q1+Q2 = H1, Q3+Q4 = H2,
+    H1+H2 = year; members add up to their region.
+    """
+    dimensions = tuple(dimensions)
+    if len(set(dimensions)) != len(dimensions) or TOTAL in dimensions:
+        raise ValueError("dimension names must be distinct and not '*'")
+    if municipality_dimension is not None and municipality_dimension not in dimensions:
+        raise ValueError(f"municipality_dimension {municipality_dimension!r} is not a dimension")
+    regions = {r: tuple(sorted(set(m), key=sort_key)) for r, m in (regions or {}).items()}
+
+    rows: list[tuple[tuple, CellCounts]] = []
+    for raw_key in sorted(base, key=sort_key):
+        if not isinstance(raw_key, tuple) or len(raw_key) != 2 + len(dimensions):
+            raise ValueError(f"base key {raw_key!r} must be (unit, quarter, {len(dimensions)} values)")
+        unit, quarter, *values = raw_key
+        if not isinstance(unit, str) or any(not isinstance(v, str) for v in values):
+            raise ValueError(f"unit and dimension values must be strings in {raw_key!r}")
+        if unit in regions:
+            raise ValueError(f"unit {unit!r} is also a region id")
+        if any(v == TOTAL for v in values):
+            raise ValueError(f"'*' is not a category ({raw_key!r})")
+        _quarter(quarter)
+        rows.append((raw_key, _counts(base[raw_key], raw_key)))
+
+    units_of: dict[str, list[str]] = defaultdict(list)  # base unit -> units it counts in
+    for unit in sorted({key[0] for key, _ in rows}):
+        units_of[unit].append(unit)
+    for region in sorted(regions, key=sort_key):
+        for member in regions[region]:
+            units_of[member].append(region)
+
+    denominators: dict[CellKey, int] = defaultdict(int)
+    numerators: dict[CellKey, int] = defaultdict(int)
+    composition: dict[CellKey, set] = defaultdict(set)
+    categories: dict[tuple[str, int, str], set[str]] = defaultdict(set)  # (unit, year, dim) -> categories
+    years_of: dict[str, set[int]] = defaultdict(set)
+    base_municipalities: dict[str, set[str]] = defaultdict(set)  # unit -> municipalities in its rows
+
+    for raw_key, counts in rows:
+        unit, quarter, *values = raw_key
+        year, q = _quarter(quarter)
+        breakdown = [(TOTAL, TOTAL), *zip(dimensions, values, strict=True)]
+        municipality = unit if municipality_dimension is None else values[dimensions.index(municipality_dimension)]
+        for target in units_of[unit]:
+            years_of[target].add(year)
+            base_municipalities[target].add(municipality)
+            for dimension, category in breakdown[1:]:
+                categories[(target, year, dimension)].add(category)
+            for period in periods_of_quarter(year, q):
+                for dimension, category in breakdown:
+                    key = CellKey(target, period, dimension, category)
+                    denominators[key] += counts.denominator
+                    numerators[key] += counts.numerator
+                    if counts.denominator > 0:
+                        composition[key].add(raw_key)
+
+    cells: dict[CellKey, CellCounts] = {}
+    equations: list[Equation] = []
+    all_units = sorted(set(years_of), key=sort_key)
+    for unit in all_units:
+        for year in sorted(years_of[unit]):
+            quarters = [f"{year}-Q{q}" for q in range(1, 5)]
+            halves = [f"{year}-H1", f"{year}-H2"]
+            periods = [*quarters, *halves, f"{year}"]
+            lines = [(TOTAL, TOTAL)] + [
+                (dimension, category)
+                for dimension in dimensions
+                for category in sorted(categories[(unit, year, dimension)])
+            ]
+            for period in periods:
+                for dimension, category in lines:
+                    key = CellKey(unit, period, dimension, category)
+                    cells[key] = CellCounts(denominators.get(key, 0), numerators.get(key, 0))
+                for dimension in dimensions:
+                    parts = tuple(
+                        CellKey(unit, period, dimension, c) for c in sorted(categories[(unit, year, dimension)])
+                    )
+                    if parts:
+                        equations.append(Equation(CellKey(unit, period), parts))
+            for dimension, category in lines:
+                q1, q2, q3, q4, h1, h2, whole = (CellKey(unit, p, dimension, category) for p in periods)
+                equations.append(Equation(h1, (q1, q2)))
+                equations.append(Equation(h2, (q3, q4)))
+                equations.append(Equation(whole, (h1, h2)))
+
+    for region in sorted(regions, key=sort_key):
+        for key in [k for k in cells if k.unit == region]:
+            parts = tuple(
+                CellKey(member, key.period, key.dimension, key.category)
+                for member in regions[region]
+                if CellKey(member, key.period, key.dimension, key.category) in cells
+            )
+            if parts:
+                equations.append(Equation(key, parts))
+
+    municipalities: dict[CellKey, frozenset[str]] = {}
+    for key in cells:
+        if municipality_dimension is not None and key.dimension == municipality_dimension:
+            municipalities[key] = frozenset({key.category})
+        elif municipality_dimension is not None:
+            municipalities[key] = frozenset(base_municipalities[key.unit])
+        else:
+            municipalities[key] = frozenset(regions.get(key.unit, (key.unit,)))
+
+    return LinkedTables(
+        cells=cells,
+        equations=tuple(equations),
+        municipalities=municipalities,
+        composition={key: frozenset(composition.get(key, ())) for key in cells},
+    )
