@@ -17,6 +17,7 @@ from app.middleware import RequestContextMiddleware
 from app.observability import configure_logging
 from app.privacy import router as privacy_router
 from app.records import router as records_router
+from app.reports import router as reports_router
 from app.runtime import Runtime
 from app.settings import API_VERSION, Settings
 
@@ -58,7 +59,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     problems.install(app)
     app.add_middleware(RequestContextMiddleware, runtime=runtime)
     for router in (
-        operations.router, auth_router.router, consents_router.router, records_router.router, privacy_router.router,
+        operations.router, auth_router.router, consents_router.router, records_router.router, reports_router.router,
+        privacy_router.router,
         audit_router.router,
     ):
         app.include_router(router)

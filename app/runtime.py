@@ -23,6 +23,8 @@ from app.pseudonyms import TtpPseudonymiser
 from app.records import ingestion
 from app.records.codelists import CodeLists, load_codelists, load_rom_instruments
 from app.records.vault import RecordVault
+from app.reports.registry import load_registry
+from app.reports.service import ReportEngine
 from app.settings import Settings
 
 log = logging.getLogger("ttp.runtime")
@@ -46,6 +48,8 @@ class Runtime:
     pseudonymiser: TtpPseudonymiser
     #: What record ingestion needs: the record vault (KEKs), the pseudonymiser, the configuration.
     records: ingestion.Context
+    #: Reports: the indicator registry and the cache of protected families.
+    reports: ReportEngine
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
@@ -84,6 +88,7 @@ class Runtime:
             engine=engine,
             sessions=db.make_sessionmaker(engine, info={ingestion.SESSION_CONTEXT: records}),
             records=records,
+            reports=ReportEngine(load_registry(), loaded.configuration, codelists),
             privacy=loaded,
             keyring=keyring,
             codelists=codelists,

@@ -17,7 +17,7 @@ from typing import NamedTuple
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.orm import Session
 
-from app.models import ReportCell
+from app.models import ReportCell, StoreState
 from app.records import indicators
 from app.records.schemas import JeugdhulpRecord, Record
 
@@ -98,6 +98,7 @@ def apply(session: Session, delta: Counter[CellKey]) -> None:
     changes = {key: n for key, n in delta.items() if n}
     if not changes:
         return
+    _next_generation(session)
     # Plain DB-API executemany of one statement: building SQLAlchemy parameters for thousands
     # of cells per batch costs more than the database work itself.
     connection = session.connection()
@@ -117,6 +118,16 @@ def apply(session: Session, delta: Counter[CellKey]) -> None:
             )
 
 
+def _next_generation(session: Session) -> None:
+    """Every change to the store starts a new generation (reports cache per generation)."""
+    state = session.get(StoreState, "generation")
+    if state is None:
+        session.add(StoreState(key="generation", value="1"))
+    else:
+        state.value = str(int(state.value) + 1)
+    session.flush()
+
+
 def stored(session: Session) -> Counter[CellKey]:
     """The whole aggregate store as a counter."""
     out: Counter[CellKey] = Counter()
@@ -128,4 +139,5 @@ def stored(session: Session) -> Counter[CellKey]:
 def replace_all(session: Session, cells: Counter[CellKey]) -> None:
     """Rebuild: replace the whole store with ``cells``."""
     session.execute(delete(ReportCell))
+    _next_generation(session)
     apply(session, cells)

@@ -1,0 +1,238 @@
+"""HTTP: the indicator registry, aggregated reports (JSON and CSV), and providers' notes."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from app import dependencies
+from app.auth.clients import OrgType
+from app.auth.principal import Principal, audit_context, for_organisation, requires
+from app.problems import Problem, problem_responses
+from app.reports import notes as provider_notes
+from app.reports.periods import PERIOD_PATTERN, Period
+from app.reports.service import Family, Report, area_family, cut, provider_family, region_slug
+from app.runtime import Runtime
+
+router = APIRouter(prefix="/v1", tags=["reports"])
+
+Framework = Literal["jeugdhulp", "jeugdbescherming", "jeugdreclassering"]
+AreaBy = Literal["provider", "hulpvorm", "product_category", "age_band", "sex"]
+WideBy = Literal["provider", "hulpvorm", "product_category", "age_band", "sex", "municipality"]
+ProviderBy = Literal["municipality", "hulpvorm", "product_category", "age_band", "sex"]
+CSV_MEDIA = "text/csv"
+
+
+class IndicatorOut(BaseModel):
+    id: str
+    framework: str
+    name_nl: str
+    name_en: str
+    numerator: str
+    denominator: str
+    unit: str
+    reads: Literal["share", "mean_mark"]
+    depends_on_answers: bool
+
+
+class CellOut(BaseModel):
+    dimensions: dict[str, str]
+    indicator: str
+    suppressed: bool
+    denominator: int | None = None
+    numerator: int | None = None
+    value: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    responses: int | None = None
+    response_rate: float | None = None
+    band: str | None = Field(default=None, description="Shown instead of numerator and value for small counts")
+    reason: str | None = None
+
+
+class NoteOut(BaseModel):
+    provider: str
+    municipality: str
+    period: str
+    text: str
+
+
+class ReportOut(BaseModel):
+    unit: dict[str, str]
+    period: str
+    framework: str
+    by: str | None
+    threshold: int = Field(description="The minimum cell size that applied (the strictest of the cells shown)")
+    rounding_base: int
+    completeness: dict[str, float | None] = Field(
+        description="Per linkage indicator: % of ended trajectories whose follow-up window has settled")
+    cells: list[CellOut]
+    notes: list[NoteOut]
+
+
+REPORT_RESPONSES = {
+    **problem_responses(400, 401, 403, 404),
+    200: {"content": {"application/json": {}, CSV_MEDIA: {"schema": {"type": "string"}}},
+          "description": "The report (JSON, or CSV with Accept: text/csv)"},
+}
+
+
+@router.get("/indicators", response_model=list[IndicatorOut], summary="The indicator registry",
+            name="indicators.list")
+def indicators(request: Request, runtime: Runtime = Depends(dependencies.runtime)) -> list[IndicatorOut]:
+    audit_context(request).action = "indicators.list"
+    return [
+        IndicatorOut(id=i.id, framework=i.framework, name_nl=i.name_nl, name_en=i.name_en,
+                     numerator=i.numerator_label, denominator=i.denominator_label, unit=i.unit,
+                     reads=i.kind, depends_on_answers=i.responses)  # type: ignore[arg-type]
+        for i in runtime.reports.registry.indicators
+    ]
+
+
+def _render(request: Request, report: Report, unit: dict[str, str], notes: list[provider_notes.Note],
+            runtime: Runtime) -> ReportOut | Response:
+    context = audit_context(request)
+    context.purpose = "outcome-monitoring"
+    context.detail = {"cells": len(report.cells), "suppressed": sum(c.suppressed for c in report.cells),
+                      "period": report.period}
+    body = ReportOut(
+        unit=unit, period=report.period, framework=report.framework, by=report.by, threshold=report.threshold,
+        rounding_base=runtime.privacy.configuration.disclosure.rounding_base, completeness=report.completeness,
+        cells=[CellOut(**asdict(c)) for c in report.cells],
+        notes=[NoteOut(provider=n.provider_id, municipality=n.municipality, period=n.period, text=n.text)
+               for n in notes],
+    )
+    if CSV_MEDIA in request.headers.get("accept", ""):
+        filename = f"report-{unit['id']}-{report.period}.csv"
+        return Response(_csv(body), media_type=f"{CSV_MEDIA}; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return body
+
+
+def _csv(report: ReportOut) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(["unit", "period", "framework", "dimension", "category", "indicator", "suppressed",
+                     "denominator", "numerator", "value", "ci_low", "ci_high", "responses", "response_rate",
+                     "band", "threshold"])
+    for cell in report.cells:
+        dimension, category = next(iter(cell.dimensions.items()), ("total", ""))
+        writer.writerow([
+            report.unit["id"], report.period, report.framework, dimension, category, cell.indicator,
+            "yes" if cell.suppressed else "no",
+            *("" if v is None else v for v in (cell.denominator, cell.numerator, cell.value, cell.ci_low,
+                                                cell.ci_high, cell.responses, cell.response_rate, cell.band)),
+            report.threshold,
+        ])
+    return buffer.getvalue()
+
+
+def _period(period: str) -> Period:
+    return Period.parse(period)
+
+
+PeriodQuery = Query(pattern=PERIOD_PATTERN, description="2025, 2025-H1 or 2025-Q2")
+
+
+@router.get("/reports/municipalities/{code}", response_model=ReportOut, responses=REPORT_RESPONSES,
+            summary="A municipality's outcome report", name="reports.municipality")
+def municipality_report(
+    request: Request,
+    session: dependencies.DbSession,
+    code: str = Path(pattern=r"^GM\d{4}$"),
+    period: str = PeriodQuery,
+    framework: Framework = "jeugdhulp",
+    by: AreaBy | None = None,
+    principal: Principal = Depends(for_organisation("reports:read", OrgType.municipality, "code",
+                                                    action="reports.municipality")),
+    runtime: Runtime = Depends(dependencies.runtime),
+) -> ReportOut | Response:
+    engine = runtime.reports
+    family = area_family(code, runtime.codelists, runtime.privacy.configuration)
+    report = cut(engine, session, family=family, unit=code, period=_period(period), framework=framework, by=by)
+    notes = provider_notes.overlapping(session, municipalities=[code], period=_period(period))
+    name = runtime.codelists.municipalities[code].name
+    return _render(request, report, {"type": "municipality", "id": code, "name": name}, notes, runtime)
+
+
+@router.get("/reports/regions/{region_id}", response_model=ReportOut, responses=REPORT_RESPONSES,
+            summary="A region's outcome report (regions that agreed; for their member municipalities)",
+            name="reports.region")
+def region_report(
+    request: Request,
+    session: dependencies.DbSession,
+    region_id: str = Path(pattern=r"^[a-z0-9-]{1,60}$"),
+    period: str = PeriodQuery,
+    framework: Framework = "jeugdhulp",
+    by: WideBy | None = None,
+    principal: Principal = Depends(requires("reports:read", OrgType.municipality, action="reports.region")),
+    runtime: Runtime = Depends(dependencies.runtime),
+) -> ReportOut | Response:
+    audit_context(request).resource = request.url.path
+    own_region = runtime.codelists.region_of(principal.org_id)
+    agreed = runtime.privacy.configuration.regions.reporting_agreed
+    if own_region is None or region_slug(own_region) != region_id or own_region not in agreed:
+        raise Problem(404, f"no report at {request.url.path}")
+    family: Family = area_family(principal.org_id, runtime.codelists, runtime.privacy.configuration)
+    members = list(family.regions[region_id])
+    report = cut(runtime.reports, session, family=family, unit=region_id, period=_period(period),
+                 framework=framework, by=by, categories_from=members if by == "municipality" else None)
+    notes = provider_notes.overlapping(session, municipalities=members, period=_period(period))
+    return _render(request, report, {"type": "region", "id": region_id, "name": own_region}, notes, runtime)
+
+
+@router.get("/reports/providers/{agb}", response_model=ReportOut, responses=REPORT_RESPONSES,
+            summary="A provider's own mirror report (spiegelrapportage)", name="reports.provider")
+def provider_report(
+    request: Request,
+    session: dependencies.DbSession,
+    agb: str = Path(pattern=r"^\d{8}$"),
+    period: str = PeriodQuery,
+    framework: Framework = "jeugdhulp",
+    by: ProviderBy | None = None,
+    principal: Principal = Depends(for_organisation("reports:read", OrgType.provider, "agb",
+                                                    action="reports.provider")),
+    runtime: Runtime = Depends(dependencies.runtime),
+) -> ReportOut | Response:
+    report = cut(runtime.reports, session, family=provider_family(agb), unit=agb, period=_period(period),
+                 framework=framework, by=by)
+    notes = [n for n in provider_notes.overlapping(session, municipalities=runtime.codelists.municipalities,
+                                                   period=_period(period), providers=[agb])]
+    return _render(request, report, {"type": "provider", "id": agb, "name": agb}, notes, runtime)
+
+
+class NoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    municipality: str = Field(pattern=r"^GM\d{4}$")
+    period: str = Field(pattern=PERIOD_PATTERN)
+    text: str = Field(min_length=1, max_length=provider_notes.MAX_TEXT,
+                      description="The story behind the figures; shown to the municipality. No personal data.")
+
+
+@router.post("/notes", status_code=201, response_model=NoteOut, responses=problem_responses(400, 401, 403),
+             summary="The story behind the figures, for a municipality and period", name="notes.save")
+def save_note(
+    body: NoteIn,
+    request: Request,
+    session: dependencies.DbSession,
+    principal: Principal = Depends(requires("notes:write", OrgType.provider, action="notes.save")),
+    runtime: Runtime = Depends(dependencies.runtime),
+) -> NoteOut:
+    if body.municipality not in runtime.codelists.municipalities:
+        raise Problem(400, "unknown municipality", errors=[{"field": "municipality", "reason": "unknown code"}])
+    if "\x00" in body.text:
+        raise Problem(400, "the text holds a NUL character", errors=[{"field": "text", "reason": "NUL character"}])
+    row = provider_notes.save(session, provider_id=principal.org_id, municipality=body.municipality,
+                              period=Period.parse(body.period), text=body.text)
+    context = audit_context(request)
+    context.resource = f"notes/{body.municipality}/{body.period}"
+    context.detail = {"characters": len(body.text)}
+    context.commit(session, 201)
+    return NoteOut(provider=row.provider_id, municipality=row.municipality, period=row.period, text=row.text)

@@ -1,0 +1,368 @@
+"""Reports: read the aggregate store, protect whole families, and cut out what was asked.
+
+Suppression protects nothing if it is judged one table at a time (DESIGN.md, "Who already knows
+what"). So a report is never protected on its own: the *family* it belongs to is — everything
+any party can obtain for one indicator, one year and one framework from the same data:
+
+- a municipality in a region that agreed to regional reports: every member municipality and the
+  region, with every breakdown, every quarter, half-year and year;
+- any other municipality: itself, with every breakdown and period;
+- a provider (its mirror report): itself across municipalities, with every breakdown and period.
+
+The protected family is cached per store generation (any change to the aggregate store starts a
+new one), so every report of a family is cut from one and the same pattern, the same question
+always gets the same answer, and a repeated request costs a dictionary lookup.
+Indicators that share a denominator (same source and base) share one pattern.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import Counter, OrderedDict, defaultdict
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.models import ReportCell, StoreState
+from app.privacy.configuration import PrivacyConfiguration
+from app.records.codelists import CodeLists
+from app.reports.disclosure import (
+    TOTAL,
+    CellCounts,
+    CellKey,
+    LinkedTables,
+    ProtectedTables,
+    SuppressionPolicy,
+    build_linked_tables,
+    protect_shared_denominator,
+)
+from app.reports.periods import Period
+from app.reports.registry import FRAMEWORKS, Indicator, Registry
+
+AREA_DIMENSIONS = ("provider", "hulpvorm", "product_category", "age_band", "sex")
+PROVIDER_DIMENSIONS = ("municipality", "hulpvorm", "product_category", "age_band", "sex")
+_STORE_COLUMNS = {
+    "provider": ReportCell.provider_id, "municipality": ReportCell.municipality, "hulpvorm": ReportCell.hulpvorm,
+    "product_category": ReportCell.product_category, "age_band": ReportCell.age_band, "sex": ReportCell.sex,
+}
+UNKNOWN = "unknown"
+GENERATION = "generation"
+#: The population of a framework: every ended trajectory (for response rates).
+POPULATION_SOURCE = {"jeugdhulp": "1", "jeugdbescherming": "jbjr.end_reason", "jeugdreclassering": "jbjr.end_reason"}
+
+
+def region_slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+@dataclass(frozen=True)
+class Family:
+    """What one protection run covers."""
+
+    key: str
+    kind: str  # "area" | "provider"
+    municipalities: tuple[str, ...]
+    regions: Mapping[str, tuple[str, ...]]
+    provider: str | None = None
+
+    @property
+    def dimensions(self) -> tuple[str, ...]:
+        return PROVIDER_DIMENSIONS if self.kind == "provider" else AREA_DIMENSIONS
+
+
+def area_family(municipality: str, codelists: CodeLists, configuration: PrivacyConfiguration) -> Family:
+    region = codelists.region_of(municipality)
+    if region and region in configuration.regions.reporting_agreed:
+        members = tuple(codelists.regions[region])
+        return Family(f"region:{region}", "area", members, {region_slug(region): members})
+    return Family(f"municipality:{municipality}", "area", (municipality,), {})
+
+
+def provider_family(agb: str) -> Family:
+    return Family(f"provider:{agb}", "provider", (), {}, provider=agb)
+
+
+@dataclass(frozen=True)
+class ProtectedGroup:
+    """The protected family of one group of indicators sharing a denominator."""
+
+    indicators: tuple[Indicator, ...]
+    tables: Mapping[str, ProtectedTables]  # per indicator id
+    values: Mapping[CellKey, Counter[str]]  # true value counts per cell (for means and intervals)
+    population: ProtectedTables | None
+    population_counts: Mapping[CellKey, int]
+    seconds: float
+
+
+def generation(session: Session) -> int:
+    state = session.get(StoreState, GENERATION)
+    return int(state.value) if state else 0
+
+
+def _category(value: str) -> str:
+    return value or UNKNOWN
+
+
+def read_store(
+    session: Session, family: Family, year: int, frameworks: Sequence[str], sources: Sequence[str]
+) -> dict[tuple[str, ...], Counter[str]]:
+    """``(unit, quarter, *dimension values, source) -> Counter(value -> count)`` for a family's year."""
+    columns = [_STORE_COLUMNS[d] for d in family.dimensions]
+    unit = ReportCell.provider_id if family.kind == "provider" else ReportCell.municipality
+    query = (
+        select(unit, ReportCell.period, *columns, ReportCell.indicator, ReportCell.value, func.sum(ReportCell.count))
+        .where(ReportCell.period.in_([f"{year}-Q{q}" for q in range(1, 5)]),
+               ReportCell.framework.in_(list(frameworks)), ReportCell.indicator.in_(list(sources)))
+        .group_by(unit, ReportCell.period, *columns, ReportCell.indicator, ReportCell.value)
+    )
+    if family.kind == "provider":
+        query = query.where(ReportCell.provider_id == family.provider)
+    else:
+        query = query.where(ReportCell.municipality.in_(list(family.municipalities)))
+    out: dict[tuple[str, ...], Counter[str]] = defaultdict(Counter)
+    for row in session.execute(query):
+        *key, source, value, count = row
+        unit_value, quarter, *dims = key
+        out[(unit_value, quarter, *(_category(d) for d in dims), source)][value] += int(count)
+    return out
+
+
+class ReportEngine:
+    """Protects families on demand and caches the results per store generation."""
+
+    def __init__(self, registry: Registry, configuration: PrivacyConfiguration, codelists: CodeLists,
+                 cache_size: int = 256) -> None:
+        self.registry = registry
+        self.configuration = configuration
+        self.codelists = codelists
+        disclosure = configuration.disclosure
+        self.policy = SuppressionPolicy(
+            minimum_cell_size=disclosure.minimum_cell_size, small_count=disclosure.small_count,
+            rounding_base=disclosure.rounding_base,
+        )
+        self._cache: OrderedDict[tuple[Any, ...], ProtectedGroup] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    # ---- thresholds --------------------------------------------------------------------------
+    def thresholds(self, municipalities: Sequence[str]) -> dict[str, int]:
+        return {m: self.configuration.threshold_for(m) for m in municipalities}
+
+    # ---- groups of indicators ----------------------------------------------------------------
+    def groups(self, framework: str) -> list[tuple[Indicator, ...]]:
+        grouped: dict[tuple[str, Any], list[Indicator]] = defaultdict(list)
+        for indicator in self.registry.for_framework(framework):
+            grouped[(indicator.source, indicator.base)].append(indicator)
+        return [tuple(v) for _, v in sorted(grouped.items(), key=lambda kv: str(kv[0]))]
+
+    def protected(self, session: Session, family: Family, year: int, framework: str,
+                  group: tuple[Indicator, ...]) -> ProtectedGroup:
+        key = (family.key, year, framework, tuple(i.id for i in group), generation(session))
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+        result = self._protect(session, family, year, framework, group)
+        with self._lock:
+            self._cache[key] = result
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return result
+
+    def _protect(self, session: Session, family: Family, year: int, framework: str,
+                 group: tuple[Indicator, ...]) -> ProtectedGroup:
+        frameworks = FRAMEWORKS[framework]
+        source = group[0].source
+        population_source = POPULATION_SOURCE[frameworks[0]]
+        store = read_store(session, family, year, frameworks, sorted({source, population_source}))
+        cutoff = self.configuration.indicators.satisfaction_cutoff
+        base: dict[str, dict[tuple[str, ...], CellCounts]] = {i.id: {} for i in group}
+        population_base: dict[tuple[str, ...], CellCounts] = {}
+        for (*cell, stored_source), values in sorted(store.items()):
+            cell_key = tuple(cell)
+            if stored_source == population_source:
+                ended = sum(n for v, n in values.items() if v not in ("no_response", "pending"))
+                if ended:
+                    population_base[cell_key] = CellCounts(ended, 0)
+            if stored_source != source:
+                continue
+            for indicator in group:
+                figures = indicator.figures(values, cutoff=cutoff)
+                numerator = figures.numerator
+                if numerator is None:  # a mean: protect it as the share at or above the cut-off
+                    numerator = sum(n for v, n in values.items() if v.startswith("mark:") and int(v[5:]) >= cutoff)
+                if figures.denominator:
+                    base[indicator.id][cell_key] = CellCounts(figures.denominator, numerator)
+        linked = {i.id: self._linked(family, base[i.id]) for i in group}
+        thresholds = self.thresholds(self._municipalities(family, store))
+        started = time.perf_counter()
+        tables = protect_shared_denominator(linked, self.policy, thresholds) if any(
+            t.cells for t in linked.values()) else {}
+        population = None
+        population_linked = self._linked(family, population_base)
+        if population_linked.cells:
+            population = protect_shared_denominator({"population": population_linked}, self.policy,
+                                                    thresholds)["population"]
+        values = self._value_counts(family, store, source)
+        population_counts = {k: c.denominator for k, c in population_linked.cells.items()}
+        return ProtectedGroup(group, tables, values, population, population_counts, time.perf_counter() - started)
+
+    def _municipalities(self, family: Family, store: Mapping[tuple[str, ...], Any]) -> list[str]:
+        if family.kind == "provider":
+            index = 2 + PROVIDER_DIMENSIONS.index("municipality")
+            return sorted({key[index] for key in store})
+        return list(family.municipalities)
+
+    def _linked(self, family: Family, base: Mapping[tuple[str, ...], CellCounts]) -> LinkedTables:
+        return build_linked_tables(
+            base, family.dimensions, regions=dict(family.regions) or None,
+            municipality_dimension="municipality" if family.kind == "provider" else None,
+        )
+
+    def _value_counts(self, family: Family, store: Mapping[tuple[str, ...], Counter[str]],
+                      source: str) -> dict[CellKey, Counter[str]]:
+        """True value counts per published-cell key (for means, intervals and response rates)."""
+        out: dict[CellKey, Counter[str]] = defaultdict(Counter)
+        region_of = {m: r for r, members in family.regions.items() for m in members}
+        for (unit, quarter, *dims, stored_source), values in store.items():
+            if stored_source != source:
+                continue
+            units = [unit] + ([region_of[unit]] if unit in region_of else [])
+            year, q = quarter.split("-Q")
+            periods = [quarter, f"{year}-H{1 if int(q) <= 2 else 2}", year]
+            for u in units:
+                for period in periods:
+                    out[CellKey(u, period)].update(values)
+                    for dimension, category in zip(family.dimensions, dims, strict=True):
+                        out[CellKey(u, period, dimension, category)].update(values)
+        return out
+
+
+@dataclass
+class ReportCellOut:
+    dimensions: dict[str, str]
+    indicator: str
+    suppressed: bool
+    denominator: int | None = None
+    numerator: int | None = None
+    value: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    responses: int | None = None
+    response_rate: float | None = None
+    band: str | None = None
+    reason: str | None = None
+
+
+@dataclass
+class Report:
+    unit: str
+    period: str
+    framework: str
+    by: str | None
+    threshold: int
+    cells: list[ReportCellOut] = field(default_factory=list)
+    completeness: dict[str, float | None] = field(default_factory=dict)
+
+
+SUPPRESSED_REASON = "below the minimum cell size, or would let such a cell be derived"
+
+
+def cut(
+    engine: ReportEngine,
+    session: Session,
+    *,
+    family: Family,
+    unit: str,
+    period: Period,
+    framework: str,
+    by: str | None,
+    categories_from: Sequence[str] | None = None,
+) -> Report:
+    """The report for ``unit`` and ``period`` (one ``by`` breakdown), cut from protected families."""
+    cutoff = engine.configuration.indicators.satisfaction_cutoff
+    report = Report(unit=unit, period=str(period), framework=framework, by=by, threshold=0)
+    thresholds: list[int] = []
+    for group in engine.groups(framework):
+        protected = engine.protected(session, family, period.year, framework, group)
+        for indicator in group:
+            tables = protected.tables.get(indicator.id)
+            if tables is None:
+                continue
+            keys = _keys(tables.cells, unit, str(period), by, categories_from)
+            for key in keys:
+                cell = tables.cells[key]
+                thresholds.append(cell.threshold)
+                dims = {} if key.dimension == TOTAL else {key.dimension: key.category}
+                if by == "municipality" and family.kind == "area":
+                    dims = {"municipality": key.unit}
+                out = ReportCellOut(dimensions=dims, indicator=indicator.id, suppressed=cell.suppressed)
+                if cell.suppressed:
+                    out.reason = SUPPRESSED_REASON
+                else:
+                    _fill(out, indicator, cell, protected, key, cutoff)
+                report.cells.append(out)
+            if indicator.source in ("3.2", "jbjr.repeat") and not report.completeness.get(indicator.id):
+                report.completeness[indicator.id] = _completeness(protected, tables, unit, str(period))
+    if thresholds:
+        report.threshold = max(thresholds)
+    else:
+        report.threshold = engine.configuration.threshold_for(unit)
+    return report
+
+
+def _keys(cells: Mapping[Hashable, Any], unit: str, period: str, by: str | None,
+          categories_from: Sequence[str] | None) -> list[CellKey]:
+    total = CellKey(unit, period)
+    keys: list[CellKey] = [total] if total in cells else []
+    if by is None:
+        return keys
+    if categories_from is not None:  # a region broken down by municipality: the members' totals
+        keys += [CellKey(m, period) for m in categories_from if CellKey(m, period) in cells]
+        return keys
+    keys += sorted(k for k in cells if isinstance(k, CellKey) and k.unit == unit and k.period == period
+                   and k.dimension == by)
+    return keys
+
+
+def _fill(out: ReportCellOut, indicator: Indicator, cell: Any, protected: ProtectedGroup, key: CellKey,
+          cutoff: int) -> None:
+    values = protected.values.get(key, Counter())
+    figures = indicator.figures(values, cutoff=cutoff)
+    out.denominator = cell.denominator
+    if cell.band is not None:
+        out.band = cell.band.share_label if indicator.kind == "share" else None
+        out.numerator = None
+        out.value = None
+    elif indicator.kind == "share":
+        out.numerator = cell.numerator
+        out.value = figures.value
+        out.ci_low, out.ci_high = figures.ci_low, figures.ci_high
+    else:
+        out.value = figures.value
+        out.ci_low, out.ci_high = figures.ci_low, figures.ci_high
+    if indicator.responses:
+        out.responses = cell.denominator
+        population = protected.population.cells.get(key) if protected.population else None
+        everyone = protected.population_counts.get(key)
+        if population is not None and not population.suppressed and everyone and figures.denominator is not None:
+            out.response_rate = round(100 * figures.denominator / everyone, 1)
+
+
+def _completeness(protected: ProtectedGroup, tables: ProtectedTables, unit: str, period: str) -> float | None:
+    """Share of ended trajectories whose linkage has settled (the rest wait for their window)."""
+    total = CellKey(unit, period)
+    if total not in tables.cells or tables.cells[total].suppressed:
+        return None
+    values = protected.values.get(total, Counter())
+    pending = values.get("pending", 0)
+    settled = sum(n for v, n in values.items() if v != "pending")
+    if settled + pending == 0:
+        return None
+    return round(100 * settled / (settled + pending))

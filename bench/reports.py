@@ -1,0 +1,120 @@
+"""Report latency at 10k and 1M records: the same report, p50 and p95, and their ratio.
+
+Reports read the aggregate store, never the records, so the store is filled here directly with
+the counts the demo population's records contribute (the exact cells ingestion would write),
+which makes a 1M-record store affordable to build. Then the same municipality report is asked
+for repeatedly through the ASGI app (HTTP semantics, auth and audit included):
+
+- cold: the first request after the store changed (the family is protected and cached);
+- warm: the following requests (cut from the cached, protected family), p50 and p95.
+
+    .venv/bin/python bench/reports.py [--small 10000] [--large 1000000] [--requests 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from app import db  # noqa: E402
+from app.auth import clients  # noqa: E402
+from app.demo import generate  # noqa: E402
+from app.main import create_app  # noqa: E402
+from app.records import aggregates  # noqa: E402
+from app.records.schemas import RECORD_ADAPTER, validation_context  # noqa: E402
+from app.settings import Settings  # noqa: E402
+from pseudonymisation import generate_key  # noqa: E402
+
+MUNICIPALITY = "GM0363"
+
+
+def fill_store(app, records: int, seed: int) -> tuple[int, float]:  # type: ignore[no-untyped-def]
+    runtime = app.state.runtime
+    today = datetime.now(UTC).date()
+    cells: Counter = Counter()
+    done = 0
+    started = time.perf_counter()
+    chunk = 50_000
+    context = validation_context(today=today, rom_instruments=runtime.records.vault.rom_instruments)
+    while done < records:
+        size = min(chunk, records - done)
+        population = generate(size, seed=seed + done, provider_key=generate_key("v1"), today=today)
+        for demo in population.records:
+            body = dict(demo.body, consent_id="bench", pseudonym="p1.v1.bench")
+            record = RECORD_ADAPTER.validate_python(body, context=context)
+            cells.update(aggregates.contributions(demo.provider, record, config=runtime.records.indicator_config))
+        done += size
+    with db.session_scope(runtime.sessions) as session:
+        aggregates.replace_all(session, cells)
+    return len(cells), time.perf_counter() - started
+
+
+def measure(records: int, requests: int, seed: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as scratch:
+        settings = Settings(data_dir=Path(scratch), log_level="WARNING")
+        db.upgrade(settings.resolved_database_url)
+        app = create_app(settings)
+        cells, seconds = fill_store(app, records, seed)
+        print(f"  store for {records:,} records: {cells:,} cells (built in {seconds:.1f} s)", flush=True)
+        runtime = app.state.runtime
+        with db.session_scope(runtime.sessions) as session:
+            made = clients.create_client(session, name="bench", org_type="municipality", org_id=MUNICIPALITY,
+                                         scopes=None, ttp_id=settings.ttp_id,
+                                         known_municipalities=runtime.codelists.municipalities)
+        with TestClient(app) as api:
+            token = api.post("/v1/oauth/token", data={"grant_type": "client_credentials"},
+                             auth=(made.client_id, made.client_secret or "")).json()["access_token"]
+            headers = {"Authorization": f"Bearer {token}"}
+            year = datetime.now(UTC).year - 1
+            url = f"/v1/reports/municipalities/{MUNICIPALITY}?period={year}&by=provider"
+            started = time.perf_counter()
+            first = api.get(url, headers=headers)
+            cold = time.perf_counter() - started
+            assert first.status_code == 200, first.text
+            timings = []
+            for _ in range(requests):
+                started = time.perf_counter()
+                response = api.get(url, headers=headers)
+                timings.append(time.perf_counter() - started)
+                assert response.status_code == 200
+        timings.sort()
+        return {
+            "records": records, "cells": cells, "cold_ms": cold * 1000,
+            "p50_ms": statistics.median(timings) * 1000,
+            "p95_ms": timings[int(0.95 * (len(timings) - 1))] * 1000,
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--small", type=int, default=10_000)
+    parser.add_argument("--large", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=2025)
+    args = parser.parse_args()
+    results = []
+    for records in (args.small, args.large):
+        print(f"[{records:,} records]", flush=True)
+        results.append(measure(records, args.requests, args.seed))
+    print()
+    print(f"report: GET /v1/reports/municipalities/{MUNICIPALITY}?period=<last year>&by=provider, SQLite, "
+          f"{args.requests} warm requests")
+    print(f"{'records':>10} {'cells':>9} {'cold ms':>9} {'p50 ms':>8} {'p95 ms':>8}")
+    for r in results:
+        print(f"{r['records']:>10,} {r['cells']:>9,} {r['cold_ms']:>9.1f} {r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f}")
+    small, large = results
+    print(f"ratio p95 large/small: {large['p95_ms'] / small['p95_ms']:.2f}  (goal: p95 <= 50 ms and ratio <= 1.5)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Reports over HTTP: who reads what, JSON and CSV, notes, and that small cells never show."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, timedelta
+
+import pytest
+
+from tests.test_http_conventions import assert_problem
+from tests.test_records_api import Population, post
+
+PROVIDERS = {"A": "40000001", "B": "40000002", "C": "40000003"}
+
+
+def _quarter_dates(year: int, quarter: int, offset: int) -> tuple[str, str]:
+    start = date(year, 3 * quarter - 2, 1) - timedelta(days=60 + offset % 7)
+    end = date(year, 3 * quarter - 2, 5) + timedelta(days=offset % 40)
+    return start.isoformat(), end.isoformat()
+
+
+@pytest.fixture
+def year() -> int:
+    return date.today().year - 1
+
+
+@pytest.fixture
+def loaded(api, token_for, year):  # type: ignore[no-untyped-def]
+    """Amsterdam (GM0363, no regional agreement): provider A 30, B 9 (below 10), C 15 ended
+    trajectories in the first two quarters of last year; provider A also 12 in Utrecht."""
+    plan = {"A": [("GM0363", 30), ("GM0344", 12)], "B": [("GM0363", 9)], "C": [("GM0363", 15)]}
+    person = 0
+    for name, places in plan.items():
+        headers = token_for("provider", PROVIDERS[name])
+        people = Population(api, headers)
+        records = []
+        for municipality, count in places:
+            for i in range(count):
+                start, end = _quarter_dates(year, 1 + i % 2, i)
+                records.append(people.record(
+                    person, municipality=municipality, start_date=start, end_date=end,
+                    end_reason="03" if i % 4 == 0 else "01", hulpvorm="02" if i % 3 else "03",
+                ))
+                person += 1
+        assert post(api, headers, records).status_code == 200
+    return year
+
+
+def test_a_municipality_reads_its_own_report_in_json_and_csv(api, token_for, loaded) -> None:  # type: ignore[no-untyped-def]
+    headers = token_for("municipality", "GM0363")
+    response = api.get("/v1/reports/municipalities/GM0363", params={"period": str(loaded), "by": "provider"},
+                       headers=headers)
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["unit"] == {"type": "municipality", "id": "GM0363", "name": "Amsterdam"}
+    assert report["threshold"] == 10
+    dropout = [c for c in report["cells"] if c["indicator"] == "1"]
+    total = next(c for c in dropout if c["dimensions"] == {})
+    assert not total["suppressed"] and total["denominator"] == 55  # 54 rounded to a multiple of 5
+    by_provider = {c["dimensions"]["provider"]: c for c in dropout if c["dimensions"]}
+    assert by_provider[PROVIDERS["B"]]["suppressed"]
+    small = by_provider[PROVIDERS["B"]]
+    assert small["denominator"] is None and small["numerator"] is None and small["value"] is None
+    assert small["ci_low"] is None and small["ci_high"] is None and small["reason"]
+    # B (9) must not be recomputable from the total and the others: at least one more is withheld.
+    assert sum(c["suppressed"] for c in by_provider.values()) >= 2
+
+    as_csv = api.get("/v1/reports/municipalities/GM0363", params={"period": str(loaded), "by": "provider"},
+                     headers={**headers, "Accept": "text/csv"})
+    assert as_csv.status_code == 200
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert len(rows) == len(report["cells"])
+    b_row = next(r for r in rows if r["indicator"] == "1" and r["category"] == PROVIDERS["B"])
+    assert b_row["suppressed"] == "yes" and b_row["denominator"] == "" and b_row["value"] == ""
+
+
+def test_another_municipality_and_unagreed_regions_are_404(api, token_for, loaded) -> None:  # type: ignore[no-untyped-def]
+    headers = token_for("municipality", "GM0363")
+    assert_problem(api.get("/v1/reports/municipalities/GM0344", params={"period": str(loaded)}, headers=headers),
+                   404)
+    assert_problem(api.get("/v1/reports/regions/amsterdam-amstelland", params={"period": str(loaded)},
+                           headers=headers), 404)  # Amsterdam-Amstelland did not agree
+    friesland = token_for("municipality", "GM0080")  # Leeuwarden: Friesland agreed
+    assert_problem(api.get("/v1/reports/regions/amsterdam-amstelland", params={"period": str(loaded)},
+                           headers=friesland), 404)
+    provider = token_for("provider", PROVIDERS["A"])
+    assert_problem(api.get("/v1/reports/municipalities/GM0363", params={"period": str(loaded)}, headers=provider),
+                   403)
+
+
+def test_a_provider_reads_only_its_own_figures(api, token_for, loaded) -> None:  # type: ignore[no-untyped-def]
+    headers = token_for("provider", PROVIDERS["A"])
+    own = api.get(f"/v1/reports/providers/{PROVIDERS['A']}", params={"period": str(loaded), "by": "municipality"},
+                  headers=headers)
+    assert own.status_code == 200, own.text
+    cells = [c for c in own.json()["cells"] if c["indicator"] == "1"]
+    municipalities = {c["dimensions"].get("municipality") for c in cells if c["dimensions"]}
+    assert municipalities == {"GM0363", "GM0344"}
+    total = next(c for c in cells if not c["dimensions"])
+    assert total["denominator"] == 40  # 42 of A's own, rounded; nothing of B or C
+    assert_problem(api.get(f"/v1/reports/providers/{PROVIDERS['B']}", params={"period": str(loaded)},
+                           headers=headers), 404)
+
+
+def test_bad_query_is_a_400_naming_the_parameter(api, token_for, loaded) -> None:  # type: ignore[no-untyped-def]
+    headers = token_for("municipality", "GM0363")
+    body = assert_problem(api.get("/v1/reports/municipalities/GM0363", params={"period": "2025-Q5", "by": "bsn"},
+                                  headers=headers), 400)
+    assert {e["field"] for e in body["errors"]} == {"query.period", "query.by"}
+
+
+def test_notes_appear_in_reports_of_that_provider_and_period(api, token_for, loaded) -> None:  # type: ignore[no-untyped-def]
+    provider = token_for("provider", PROVIDERS["C"])
+    note = {"municipality": "GM0363", "period": f"{loaded}-Q1",
+            "text": "Wachtlijst in Q1 door personeelstekort; uitval daardoor hoger."}
+    saved = api.post("/v1/notes", json=note, headers=provider)
+    assert saved.status_code == 201, saved.text
+    municipality = token_for("municipality", "GM0363")
+    year_report = api.get("/v1/reports/municipalities/GM0363", params={"period": str(loaded)}, headers=municipality)
+    assert [n["text"] for n in year_report.json()["notes"]] == [note["text"]]
+    q3 = api.get("/v1/reports/municipalities/GM0363", params={"period": f"{loaded}-Q3"}, headers=municipality)
+    assert q3.json()["notes"] == []
+    assert_problem(api.post("/v1/notes", json=note, headers=municipality), 403)
+
+
+def test_indicator_registry(api) -> None:  # type: ignore[no-untyped-def]
+    registry = api.get("/v1/indicators").json()
+    ids = {i["id"] for i in registry}
+    assert {"1", "2", "3.1", "3.2", "3.3", "3.4", "jbjr.experience", "jr.risk"} <= ids
+    dropout = next(i for i in registry if i["id"] == "1")
+    assert dropout["name_nl"] == "Uitval" and dropout["reads"] == "share"
