@@ -7,11 +7,13 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from app import dependencies
 from app.auth.clients import OrgType
 from app.auth.principal import Principal, audit_context, requires
 from app.consents import registry
+from app.models import ConsentRecord
 from app.problems import Problem, problem_responses
 from app.runtime import Runtime
 
@@ -46,6 +48,15 @@ class ConsentStatusResponse(BaseModel):
 
 def _principal(action: str):  # type: ignore[no-untyped-def]
     return Depends(requires("consents:write", OrgType.provider, action=action))
+
+
+def _own_consent(request: Request, session: Session, principal: Principal, consent_id: str) -> ConsentRecord:
+    """The caller's own consent, or 404 (another provider's consent is 'not found' too)."""
+    audit_context(request).resource = f"consents/{consent_id}"
+    try:
+        return registry.find(session, provider_id=principal.org_id, consent_id=consent_id)
+    except registry.ConsentNotFound:
+        raise Problem(404, f"no consent {consent_id}") from None
 
 
 @router.post(
@@ -97,11 +108,7 @@ def consent_status(
     consent_id: str = ConsentId,
     principal: Principal = _principal("consents.read"),
 ) -> ConsentStatusResponse:
-    audit_context(request).resource = f"consents/{consent_id}"
-    try:
-        row = registry.find(session, provider_id=principal.org_id, consent_id=consent_id)
-    except registry.ConsentNotFound:
-        raise Problem(404, f"no consent {consent_id}") from None
+    row = _own_consent(request, session, principal, consent_id)
     return ConsentStatusResponse(consent_id=row.consent_id, status=registry.status(session, row).value)
 
 
@@ -119,11 +126,7 @@ def withdraw_consent(
     principal: Principal = _principal("consents.withdraw"),
 ) -> ConsentStatusResponse:
     context = audit_context(request)
-    context.resource = f"consents/{consent_id}"
-    try:
-        row = registry.find(session, provider_id=principal.org_id, consent_id=consent_id)
-    except registry.ConsentNotFound:
-        raise Problem(404, f"no consent {consent_id}") from None
+    row = _own_consent(request, session, principal, consent_id)
     already = row.withdrawn_at is not None
     counts = registry.withdraw(session, row)
     context.detail = {"already_withdrawn": 1} if already else counts
