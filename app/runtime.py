@@ -83,12 +83,13 @@ class Runtime:
             pseudonymiser=pseudonymiser,
             configuration=loaded.configuration,
         )
+        sessions = db.make_sessionmaker(engine, info={ingestion.SESSION_CONTEXT: records})
         return cls(
             settings=settings,
             engine=engine,
-            sessions=db.make_sessionmaker(engine, info={ingestion.SESSION_CONTEXT: records}),
+            sessions=sessions,
             records=records,
-            reports=ReportEngine(load_registry(), loaded.configuration, codelists),
+            reports=ReportEngine(load_registry(), loaded.configuration, codelists, sessions=sessions),
             privacy=loaded,
             keyring=keyring,
             codelists=codelists,
@@ -120,4 +121,5 @@ class Runtime:
         log.info("started", extra={"config_sha256": self.privacy.sha256})
 
     def close(self) -> None:
+        self.reports.close()
         self.engine.dispose()

@@ -131,3 +131,18 @@ def test_indicator_registry(api) -> None:  # type: ignore[no-untyped-def]
     assert {"1", "2", "3.1", "3.2", "3.3", "3.4", "jbjr.experience", "jr.risk"} <= ids
     dropout = next(i for i in registry if i["id"] == "1")
     assert dropout["name_nl"] == "Uitval" and dropout["reads"] == "share"
+
+
+def test_a_family_that_takes_long_is_prepared_in_the_background(api, token_for, loaded, app) -> None:  # type: ignore[no-untyped-def]
+    engine = app.state.runtime.reports
+    engine.wait_seconds = 0.0  # as if protecting this family took longer than a request may wait
+    headers = token_for("municipality", "GM0363")
+    params = {"period": str(loaded), "by": "hulpvorm"}
+    first = api.get("/v1/reports/municipalities/GM0363", params=params, headers=headers)
+    body = assert_problem(first, 503)
+    assert body["type"] == "urn:outcome-ttp:problem:report-being-prepared"
+    assert int(first.headers["retry-after"]) > 0
+    engine.wait_seconds = 60.0
+    ready = api.get("/v1/reports/municipalities/GM0363", params=params, headers=headers)
+    assert ready.status_code == 200, ready.text
+    assert any(c["suppressed"] for c in ready.json()["cells"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import asdict
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
@@ -17,7 +17,15 @@ from app.auth.principal import Principal, audit_context, for_organisation, requi
 from app.problems import Problem, problem_responses
 from app.reports import notes as provider_notes
 from app.reports.periods import PERIOD_PATTERN, Period
-from app.reports.service import Family, Report, area_family, cut, provider_family, region_slug
+from app.reports.service import (
+    Family,
+    Report,
+    ReportPreparing,
+    area_family,
+    cut,
+    provider_family,
+    region_slug,
+)
 from app.runtime import Runtime
 
 router = APIRouter(prefix="/v1", tags=["reports"])
@@ -77,7 +85,7 @@ class ReportOut(BaseModel):
 
 
 REPORT_RESPONSES = {
-    **problem_responses(400, 401, 403, 404),
+    **problem_responses(400, 401, 403, 404, 503),
     200: {"content": {"application/json": {}, CSV_MEDIA: {"schema": {"type": "string"}}},
           "description": "The report (JSON, or CSV with Accept: text/csv)"},
 }
@@ -133,6 +141,14 @@ def _csv(report: ReportOut) -> str:
     return buffer.getvalue()
 
 
+def _cut(*args: Any, **kwargs: Any) -> Report:
+    try:
+        return cut(*args, **kwargs)
+    except ReportPreparing as exc:
+        raise Problem(503, f"{exc}; nothing is shown before its disclosure control has run",
+                      kind="report-being-prepared", headers={"Retry-After": str(exc.retry_after)}) from None
+
+
 def _period(period: str) -> Period:
     return Period.parse(period)
 
@@ -155,7 +171,7 @@ def municipality_report(
 ) -> ReportOut | Response:
     engine = runtime.reports
     family = area_family(code, runtime.codelists, runtime.privacy.configuration)
-    report = cut(engine, session, family=family, unit=code, period=_period(period), framework=framework, by=by)
+    report = _cut(engine, session, family=family, unit=code, period=_period(period), framework=framework, by=by)
     notes = provider_notes.overlapping(session, municipalities=[code], period=_period(period))
     name = runtime.codelists.municipalities[code].name
     return _render(request, report, {"type": "municipality", "id": code, "name": name}, notes, runtime)
@@ -181,7 +197,7 @@ def region_report(
         raise Problem(404, f"no report at {request.url.path}")
     family: Family = area_family(principal.org_id, runtime.codelists, runtime.privacy.configuration)
     members = list(family.regions[region_id])
-    report = cut(runtime.reports, session, family=family, unit=region_id, period=_period(period),
+    report = _cut(runtime.reports, session, family=family, unit=region_id, period=_period(period),
                  framework=framework, by=by, categories_from=members if by == "municipality" else None)
     notes = provider_notes.overlapping(session, municipalities=members, period=_period(period))
     return _render(request, report, {"type": "region", "id": region_id, "name": own_region}, notes, runtime)
@@ -200,7 +216,7 @@ def provider_report(
                                                     action="reports.provider")),
     runtime: Runtime = Depends(dependencies.runtime),
 ) -> ReportOut | Response:
-    report = cut(runtime.reports, session, family=provider_family(agb), unit=agb, period=_period(period),
+    report = _cut(runtime.reports, session, family=provider_family(agb), unit=agb, period=_period(period),
                  framework=framework, by=by)
     notes = [n for n in provider_notes.overlapping(session, municipalities=runtime.codelists.municipalities,
                                                    period=_period(period), providers=[agb])]

@@ -22,11 +22,13 @@ import threading
 import time
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Hashable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.models import ReportCell, StoreState
 from app.privacy.configuration import PrivacyConfiguration
@@ -132,11 +134,20 @@ def read_store(
     return out
 
 
+class ReportPreparing(Exception):
+    """The family is being protected in the background; ask again after ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"the report is being prepared; retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
 class ReportEngine:
     """Protects families on demand and caches the results per store generation."""
 
     def __init__(self, registry: Registry, configuration: PrivacyConfiguration, codelists: CodeLists,
-                 cache_size: int = 256) -> None:
+                 cache_size: int = 256, sessions: sessionmaker[Session] | None = None,
+                 wait_seconds: float = 20.0, retry_after: int = 60) -> None:
         self.registry = registry
         self.configuration = configuration
         self.codelists = codelists
@@ -148,6 +159,12 @@ class ReportEngine:
         self._cache: OrderedDict[tuple[Any, ...], ProtectedGroup] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        self._sessions = sessions
+        self._pending: dict[tuple[Any, ...], Future[ProtectedGroup]] = {}
+        # One worker: protection is CPU-bound, and one family at a time keeps the service responsive.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-protection")
+        self.wait_seconds = wait_seconds
+        self.retry_after = retry_after
 
     # ---- thresholds --------------------------------------------------------------------------
     def thresholds(self, municipalities: Sequence[str]) -> dict[str, int]:
@@ -162,18 +179,54 @@ class ReportEngine:
 
     def protected(self, session: Session, family: Family, year: int, framework: str,
                   group: tuple[Indicator, ...]) -> ProtectedGroup:
+        """The protected family (cached). A family that takes longer than ``wait_seconds`` to
+        protect goes on in the background and :class:`ReportPreparing` is raised: a report is
+        never given out unprotected, and a request never hangs on a large region."""
         key = (family.key, year, framework, tuple(i.id for i in group), generation(session))
+        # End the read transaction: on SQLite every transaction holds the write lock, and
+        # protecting (or waiting for) a family must never block ingestion.
+        session.rollback()
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None:
                 self._cache.move_to_end(key)
                 return hit
-        result = self._protect(session, family, year, framework, group)
+            if self._sessions is None:
+                future = None
+            else:
+                future = self._pending.get(key)
+                if future is None:
+                    future = self._executor.submit(self._compute, key, family, year, framework, group)
+                    self._pending[key] = future
+        if future is None:
+            result = self._protect(session, family, year, framework, group)
+            self._store(key, result)
+            return result
+        try:
+            return future.result(timeout=self.wait_seconds)
+        except FutureTimeout:
+            raise ReportPreparing(self.retry_after) from None
+
+    def _compute(self, key: tuple[Any, ...], family: Family, year: int, framework: str,
+                 group: tuple[Indicator, ...]) -> ProtectedGroup:
+        assert self._sessions is not None
+        try:
+            with self._sessions() as session:
+                result = self._protect(session, family, year, framework, group)
+            self._store(key, result)
+            return result
+        finally:
+            with self._lock:
+                self._pending.pop(key, None)
+
+    def _store(self, key: tuple[Any, ...], result: ProtectedGroup) -> None:
         with self._lock:
             self._cache[key] = result
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        return result
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
     def _protect(self, session: Session, family: Family, year: int, framework: str,
                  group: tuple[Indicator, ...]) -> ProtectedGroup:
@@ -181,6 +234,7 @@ class ReportEngine:
         source = group[0].source
         population_source = POPULATION_SOURCE[frameworks[0]]
         store = read_store(session, family, year, frameworks, sorted({source, population_source}))
+        session.rollback()  # everything needed is read; do not hold a transaction while protecting
         cutoff = self.configuration.indicators.satisfaction_cutoff
         base: dict[str, dict[tuple[str, ...], CellCounts]] = {i.id: {} for i in group}
         population_base: dict[tuple[str, ...], CellCounts] = {}
