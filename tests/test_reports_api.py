@@ -146,3 +146,86 @@ def test_a_family_that_takes_long_is_prepared_in_the_background(api, token_for, 
     ready = api.get("/v1/reports/municipalities/GM0363", params=params, headers=headers)
     assert ready.status_code == 200, ready.text
     assert any(c["suppressed"] for c in ready.json()["cells"])
+
+
+def test_no_suppressed_cell_can_be_narrowed_from_everything_the_party_can_pull(  # type: ignore[no-untyped-def]
+    api, token_for, loaded
+) -> None:
+    """Pull every report the municipality may obtain for the year (every period, every breakdown),
+    then, as the reader would, bound every suppressed denominator by linear programming over the
+    additive relations it knows (breakdowns add up to totals; quarters to half-years to the year)
+    and the published (rounded) counts. No primary cell may come out narrower than its threshold,
+    and no suppressed cell may be pinned down exactly."""
+    import numpy as np
+    from scipy.optimize import linprog
+
+    headers = token_for("municipality", "GM0363")
+    year = str(loaded)
+    periods = [year, f"{year}-H1", f"{year}-H2", *(f"{year}-Q{q}" for q in range(1, 5))]
+    dims = ["provider", "hulpvorm", "product_category", "age_band", "sex"]
+    published: dict[tuple[str, str, str], int | None] = {}
+    rounding = 0
+    for period in periods:
+        for by in [None, *dims]:
+            params = {"period": period, **({"by": by} if by else {})}
+            report = api.get("/v1/reports/municipalities/GM0363", params=params, headers=headers).json()
+            rounding = report["rounding_base"]
+            for cell in report["cells"]:
+                if cell["indicator"] != "1":
+                    continue
+                dim, category = next(iter(cell["dimensions"].items()), ("total", ""))
+                key = (period, dim, category)
+                value = None if cell["suppressed"] else cell["denominator"]
+                assert published.get(key, value) == value, f"{key} differs between reports"
+                published[key] = value
+    suppressed = [k for k, v in published.items() if v is None]
+    assert suppressed, "the data has a cell below the threshold: something must be suppressed"
+
+    index = {k: i for i, k in enumerate(sorted(published))}
+    rows = []
+    for period in periods:
+        for dim in dims:
+            parts = [index[k] for k in index if k[0] == period and k[1] == dim]
+            if parts and (period, "total", "") in index:
+                rows.append(([index[(period, "total", "")]], parts))
+    categories = {(k[1], k[2]) for k in index}
+    for dim, category in categories:
+        for whole, halves in ((year, [f"{year}-H1", f"{year}-H2"]), (f"{year}-H1", [f"{year}-Q1", f"{year}-Q2"]),
+                              (f"{year}-H2", [f"{year}-Q3", f"{year}-Q4"])):
+            keys = [(p, dim, category) for p in (whole, *halves)]
+            if all(k in index for k in keys):
+                rows.append(([index[keys[0]]], [index[k] for k in keys[1:]]))
+    a_eq = np.zeros((len(rows), len(index)))
+    for r, (total, parts) in enumerate(rows):
+        a_eq[r, total[0]] -= 1
+        for p in parts:
+            a_eq[r, p] += 1
+    half = rounding // 2
+    bounds = [(max(0, v - half), v + half) if (v := published[k]) is not None else (0, None) for k in sorted(published)]
+    truth = _true_amsterdam_denominators(year)
+    primary = [k for k in suppressed if 0 < truth.get(k, 0) < 10]
+    assert (year, "provider", PROVIDERS["B"]) in primary
+    for key in suppressed:
+        c = np.zeros(len(index))
+        c[index[key]] = 1
+        low = linprog(c, A_eq=a_eq, b_eq=np.zeros(len(rows)), bounds=bounds, method="highs")
+        high = linprog(-c, A_eq=a_eq, b_eq=np.zeros(len(rows)), bounds=bounds, method="highs")
+        assert low.status == 0
+        width = (-high.fun if high.status == 0 else float("inf")) - low.fun
+        needed = 10 if key in primary else 1
+        assert width >= needed, f"suppressed cell {key} can be narrowed to [{low.fun:.1f}, {-high.fun:.1f}]"
+
+
+def _true_amsterdam_denominators(year: str) -> dict[tuple[str, str, str], int]:
+    """The ended trajectories per report cell in Amsterdam, as the `loaded` fixture made them."""
+    truth: dict[tuple[str, str, str], int] = {}
+    for name, count in (("A", 30), ("B", 9), ("C", 15)):
+        for i in range(count):
+            quarter = 1 + i % 2
+            periods = (year, f"{year}-H1", f"{year}-Q{quarter}")
+            cells = [("total", ""), ("provider", PROVIDERS[name]), ("hulpvorm", "02" if i % 3 else "03"),
+                     ("product_category", "45"), ("age_band", "12-15"), ("sex", "V")]
+            for period in periods:
+                for dim, category in cells:
+                    truth[(period, dim, category)] = truth.get((period, dim, category), 0) + 1
+    return truth
