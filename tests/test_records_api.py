@@ -49,7 +49,7 @@ class Population:
         if n not in self.consents:
             body = {
                 "consent_ref": f"c-{n}", "pseudonym": pseudonym, "given_by": "youth", "age_at_consent": 16,
-                "municipalities": [municipality, "GM0014"],
+                "municipalities": sorted({municipality, "GM0014"}),
                 "given_at": "2024-01-01", "valid_until": None,
             }
             response = self.api.post("/v1/consents", json=body, headers=self.headers)

@@ -229,3 +229,33 @@ def _true_amsterdam_denominators(year: str) -> dict[tuple[str, str, str], int]:
                 for dim, category in cells:
                     truth[(period, dim, category)] = truth.get((period, dim, category), 0) + 1
     return truth
+
+
+def test_mean_mark_interval_and_response_rate_against_hand_computation(api, token_for, year) -> None:  # type: ignore[no-untyped-def]
+    """Groningen (GM0014): 20 ended trajectories, 16 answered with marks 5..9 (four each), 4 not."""
+    headers = token_for("provider", PROVIDERS["A"])
+    people = Population(api, headers)
+    records = []
+    for i in range(20):
+        start, end = _quarter_dates(year, 1, i)
+        record = people.record(1000 + i, municipality="GM0014", start_date=start, end_date=end)
+        record["outcomes"] = {"satisfaction": {"mark": 5 + i % 5, "informant": "youth"}} if i < 16 else {}
+        if i >= 16:
+            record.pop("outcomes")
+        records.append(record)
+    # i < 16 gives marks 5,6,7,8,9 with i % 5: counts 4,3,3,3,3 (i = 0..15)
+    assert post(api, headers, records).status_code == 200
+    report = api.get("/v1/reports/municipalities/GM0014", params={"period": f"{year}-Q1"},
+                     headers=token_for("municipality", "GM0014")).json()
+    mean = next(c for c in report["cells"] if c["indicator"] == "2" and not c["dimensions"])
+    marks = [5 + i % 5 for i in range(16)]
+    expected_mean = sum(marks) / 16  # 6.8125
+    sd = (sum((m - expected_mean) ** 2 for m in marks) / 15) ** 0.5
+    half = 2.131449545559323 * sd / 16 ** 0.5  # t(0.975, 15)
+    assert not mean["suppressed"]
+    assert mean["value"] == round(expected_mean, 2)
+    assert mean["ci_low"] == round(expected_mean - half, 2) and mean["ci_high"] == round(expected_mean + half, 2)
+    assert mean["response_rate"] == 80.0  # 16 of 20
+    assert mean["responses"] == 15  # 16, shown rounded to a multiple of 5
+    share = next(c for c in report["cells"] if c["indicator"] == "2.satisfied" and not c["dimensions"])
+    assert share["value"] == round(100 * 9 / 16, 1)  # marks 7, 8, 9: 3 + 3 + 3
