@@ -408,6 +408,24 @@ def test_structural_coincidence_between_breakdowns_is_caught():
     assert result.cells[CellKey("GM1", "2025-Q1", "hulpvorm", "13")].suppressed
 
 
+def test_a_provider_mirror_family_uses_each_municipality_threshold():
+    # unit = the provider; the municipality is a breakdown dimension
+    base = {}
+    for q in range(1, 5):
+        base[("12345678", f"2025-Q{q}", "GM1")] = (15, 3)
+        base[("12345678", f"2025-Q{q}", "GM2")] = (15, 4)
+        base[("12345678", f"2025-Q{q}", "GM3")] = (40, 9)
+    linked = build_linked_tables(base, ["municipality"], municipality_dimension="municipality")
+    result = protect(linked, SuppressionPolicy(), {"GM2": 20})
+    gm1 = result.cells[CellKey("12345678", "2025-Q1", "municipality", "GM1")]
+    assert gm1.threshold == 10 and gm1.status != "primary"
+    assert result.cells[CellKey("12345678", "2025-Q1", "municipality", "GM2")].status == "primary"
+    assert result.cells[CellKey("12345678", "2025-Q1")].threshold == 20
+    published = [k for k, c in result.cells.items() if not c.suppressed]
+    for target in result.primary:
+        assert not derivable_by_equations(sorted(linked.cells), linked.equations, published, target)
+
+
 # --------------------------------------------------------------------------------------------
 # shown values
 # --------------------------------------------------------------------------------------------
@@ -513,6 +531,14 @@ def test_builder_derives_periods_regions_and_breakdowns():
 # --------------------------------------------------------------------------------------------
 
 
+PROPERTY_SETTINGS = {
+    "deadline": None,
+    "database": None,
+    "derandomize": True,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+}
+
+
 @st.composite
 def families(draw):
     n_munis = draw(st.integers(1, 3))
@@ -554,7 +580,7 @@ def threshold_of(key, regions, thresholds):
     return max([10, *(thresholds.get(m, 10) for m in members)])
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=30, **PROPERTY_SETTINGS)
 @given(families(), st.randoms(use_true_random=False))
 def test_properties_over_random_families(family, rnd):
     base, dimensions, regions, thresholds = family
@@ -606,7 +632,7 @@ def test_properties_over_random_families(family, rnd):
     assert statuses(protect(shuffled, policy, thresholds)) == statuses(result)
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=20, **PROPERTY_SETTINGS)
 @given(families())
 def test_families_given_by_equations_alone_are_protected_too(family):
     base, dimensions, regions, thresholds = family

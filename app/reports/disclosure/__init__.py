@@ -24,9 +24,13 @@ What is protected, against whom (DESIGN.md, "Who already knows what")
   keeps an interval at least ``protection_interval`` wide (default: its threshold) for a reader
   who knows everything published; for a reader who also knows every denominator (a
   municipality), the numerator of a primary cell keeps a width of at least
-  ``min(numerator_protection, d)`` and a banded numerator cannot be narrowed below its band.
-  While something fails, the least wanted published cell linked to it is withheld too; never
-  fewer cells.
+  ``min(numerator_protection, d)`` (default: it is not pinned to one value), and so does the
+  numerator of any cell whose numerator or complement is small (``protect_bands``), so that
+  nobody learns by subtraction that all or none of a group had the outcome.
+  While something fails, one more published cell is withheld for it (chosen by LP pricing:
+  the least wanted cell whose release widens the failing interval); never fewer cells.
+* Render one and the same reason for primary and secondary suppression: the check assumes a
+  reader cannot tell them apart (knowing "primary" would tell them ``d < threshold``).
 * Bands (:mod:`.presentation`): a published numerator below ``small_count`` (or a complement
   below it) is shown as a band.
 
@@ -49,7 +53,10 @@ Out of scope here (for the caller)
 * The singleton problem (a contributor subtracting its own known contribution) does not arise
   through the access rules: only municipalities read tables broken down by provider, and the
   "knows_denominators" reader already has every denominator; no reader of a table knows
-  other parties' numerators. A provider's mirror family is protected on its own.
+  other parties' numerators. A provider's mirror family (unit = the provider, breakdown by
+  municipality: ``build_linked_tables(..., municipality_dimension="municipality")``) is
+  protected on its own: it overlaps the municipalities' by-provider cells, but no party can
+  read both.
 """
 
 from app.reports.disclosure.intervals import Finding, ReleaseCheck, release_check

@@ -522,30 +522,42 @@ def _terms(family: _Family, e: int, q: int, bounds: Bounds) -> tuple[float, list
 
 def _implied(rhs: float, terms: list[tuple[int, float]], q: int, bounds: Bounds) -> list[tuple[float, float]]:
     """For every unknown of one equation, the interval the equation implies given the others."""
-    finite_lo = finite_hi = 0.0
+    inf = math.inf
+    term_lo: list[float] = []
+    term_hi: list[float] = []
+    sum_lo = sum_hi = 0.0
     inf_lo = inf_hi = 0
-    term_bounds = []
     for c, coefficient in terms:
         lo, hi = bounds[(q, c)]
-        t_lo, t_hi = (lo, hi) if coefficient > 0 else (-hi, -lo)
-        term_bounds.append((t_lo, t_hi))
-        if math.isinf(t_lo):
+        if coefficient < 0:
+            lo, hi = -hi, -lo
+        term_lo.append(lo)
+        term_hi.append(hi)
+        if lo == -inf:
             inf_lo += 1
         else:
-            finite_lo += t_lo
-        if math.isinf(t_hi):
+            sum_lo += lo
+        if hi == inf:
             inf_hi += 1
         else:
-            finite_hi += t_hi
+            sum_hi += hi
     implied = []
-    for (_, coefficient), (t_lo, t_hi) in zip(terms, term_bounds, strict=True):
-        others_lo = -math.inf if inf_lo - math.isinf(t_lo) else finite_lo - (0.0 if math.isinf(t_lo) else t_lo)
-        others_hi = math.inf if inf_hi - math.isinf(t_hi) else finite_hi - (0.0 if math.isinf(t_hi) else t_hi)
-        term_lo, term_hi = rhs - others_hi, rhs - others_lo
-        new_lo, new_hi = (term_lo, term_hi) if coefficient > 0 else (-term_hi, -term_lo)
-        if not math.isinf(new_lo):
+    for k, (_, coefficient) in enumerate(terms):
+        lo, hi = term_lo[k], term_hi[k]
+        if lo == -inf:
+            others_lo = -inf if inf_lo > 1 else sum_lo
+        else:
+            others_lo = -inf if inf_lo else sum_lo - lo
+        if hi == inf:
+            others_hi = inf if inf_hi > 1 else sum_hi
+        else:
+            others_hi = inf if inf_hi else sum_hi - hi
+        new_lo, new_hi = rhs - others_hi, rhs - others_lo
+        if coefficient < 0:
+            new_lo, new_hi = -new_hi, -new_lo
+        if new_lo != -inf:
             new_lo = math.ceil(new_lo - _EPS)
-        if not math.isinf(new_hi):
+        if new_hi != inf:
             new_hi = math.floor(new_hi + _EPS)
         implied.append((new_lo, new_hi))
     return implied
@@ -573,6 +585,7 @@ def _propagate(family: _Family, bounds: Bounds, coupled: bool) -> None:
                 for c in (total, *parts):
                     if (q, c) in bounds:
                         equations_of_var[(q, c)].append(slot)
+    data = [_terms(family, e, q, bounds) for e, q in relevant]  # the unknowns stay the same
     queue = list(range(len(relevant) - 1, -1, -1))
     queued = set(queue)
     budget = 50 * max(1, len(relevant))
@@ -580,8 +593,8 @@ def _propagate(family: _Family, bounds: Bounds, coupled: bool) -> None:
         budget -= 1
         slot = queue.pop()
         queued.discard(slot)
-        e, q = relevant[slot]
-        rhs, terms = _terms(family, e, q, bounds)
+        q = relevant[slot][1]
+        rhs, terms = data[slot]
         changed = []
         for (c, _), (new_lo, new_hi) in zip(terms, _implied(rhs, terms, q, bounds), strict=True):
             lo, hi = bounds[(q, c)]

@@ -26,9 +26,8 @@ class SuppressionPolicy:
         Band rule for published cells (``s``, default 3). A published cell whose numerator
         ``n < s`` shows a *low* band instead of its numerator and share ("< 3"), and one whose
         complement ``d - n < s`` shows a *high* band ("all but fewer than 3"). ``0`` switches
-        bands off. The release check also verifies that no band can be narrowed by
-        subtraction: the numerator of such a cell must keep a feasible interval at least as wide
-        as the band itself (``s - 1``), given everything published *and* all denominators.
+        bands off. With ``protect_bands`` the release check also verifies that no such
+        numerator can be recomputed by subtraction (see ``numerator_protection``).
     rounding_base
         ``0``: shown counts are exact. Otherwise shown counts are rounded half-up to the nearest
         multiple. Rounding is presentation only: the release check assumes the reader knows the

@@ -211,9 +211,10 @@ def protect(
     2. secondary by Gaussian elimination: no primary cell is a linear combination of published
        cells (see :mod:`.suppression`);
     3. release check (see :mod:`.intervals`): bound propagation first, the LPs once it finds
-       nothing; while a requirement fails, a published cell in the equation that binds the
-       failing cell most tightly is withheld too (the smallest that gives enough room), and the
-       check runs again. Cells are only ever added;
+       nothing; while a requirement fails, one more published cell is withheld per failing
+       cell (chosen by LP pricing: the least wanted cell whose release widens the failing
+       interval; else from the equation binding it most tightly), and the check runs again.
+       Cells are only ever added;
     4. shown values for published cells (rounding, share, band; see :mod:`.presentation`).
 
     ``also_suppress`` withholds extra cells (e.g. to share one pattern between indicators with

@@ -26,7 +26,7 @@ from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from math import gcd
 
 from app.reports.disclosure.policy import SuppressionPolicy, cell_threshold, validate_thresholds
-from app.reports.disclosure.tables import Equation, LinkedTables, sort_key
+from app.reports.disclosure.tables import LinkedTables, sort_key
 
 Vector = dict[int, int]
 
@@ -303,14 +303,3 @@ def secondary_suppressed(
     found = gauss_secondary(vectors, sorted(index[k] for k in primary), order, published_first=zeros)
     return frozenset(keys[i] for i in found)
 
-
-__all__ = [
-    "Equation",
-    "cell_thresholds",
-    "gauss_secondary",
-    "inner_vectors",
-    "primary_suppressed",
-    "publication_order",
-    "secondary_suppressed",
-    "vectors_from_equations",
-]
