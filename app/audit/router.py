@@ -25,6 +25,7 @@ from app.audit.verification import verify_log
 from app.auth.clients import OrgType
 from app.auth.principal import Principal, audit_context, requires
 from app.models import AuditEntry
+from app.negotiation import preferred_media_type
 from app.problems import Problem, problem_responses
 from app.runtime import Runtime
 
@@ -35,28 +36,6 @@ CSV = "text/csv"
 NDJSON = "application/x-ndjson"
 #: Largest sequence number or size accepted in a query (beyond any real log; within JSON's safe integers).
 MAX_SIZE = 2**53
-
-
-def preferred_media_type(request: Request, offered: list[str]) -> str:
-    """The offered media type the Accept header prefers (highest q, then the order offered);
-    the first offered when the header is missing or names none of them."""
-    best, best_q = offered[0], -1.0
-    header = request.headers.get("accept", "")
-    for part in header.split(","):
-        media, *params = (piece.strip() for piece in part.split(";"))
-        q = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        media = media.lower()
-        for candidate in offered:
-            if media == candidate and q > best_q and q > 0:
-                best, best_q = candidate, q
-    return best
 
 
 def _officer(action: str) -> Any:

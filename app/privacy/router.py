@@ -10,9 +10,9 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from app import dependencies
-from app.audit.router import preferred_media_type
 from app.auth.clients import OrgType
 from app.auth.principal import Principal, audit_context, requires
+from app.negotiation import preferred_media_type
 from app.privacy import documents
 from app.privacy.configuration import MINIMUM_CELL_SIZE_FLOOR
 from app.problems import problem_responses

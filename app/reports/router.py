@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app import dependencies
 from app.auth.clients import OrgType
 from app.auth.principal import Principal, audit_context, for_organisation, requires
+from app.negotiation import preferred_media_type
 from app.problems import Problem, problem_responses
 from app.reports import notes as provider_notes
 from app.reports.periods import PERIOD_PATTERN, Period
@@ -116,7 +117,7 @@ def _render(request: Request, report: Report, unit: dict[str, str], notes: list[
         notes=[NoteOut(provider=n.provider_id, municipality=n.municipality, period=n.period, text=n.text)
                for n in notes],
     )
-    if CSV_MEDIA in request.headers.get("accept", ""):
+    if preferred_media_type(request, ["application/json", CSV_MEDIA]) == CSV_MEDIA:
         filename = f"report-{unit['id']}-{report.period}.csv"
         return Response(_csv(body), media_type=f"{CSV_MEDIA}; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
