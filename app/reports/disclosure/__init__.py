@@ -15,10 +15,18 @@ What is protected, against whom (DESIGN.md, "Who already knows what")
   ``minimum_cell_size`` (itself never below 10): a region cell gets the strictest of its
   members. Empty cells concern nobody and are published as 0 (so a withheld cell is known not
   to be empty; the release check gives the reader that knowledge).
-* Secondary (:mod:`.suppression`): Gaussian elimination in the manner of Statistics Norway's
-  GaussSuppression over the exact linear structure of the family (base cells it adds up,
-  structural zeros included). Candidates are taken largest denominator first (then totals
-  before parts, then key order), so the cells withheld in addition are small ones.
+* Secondary (:mod:`.perturbation`): for every quantity the release check will examine, a
+  minimum-cost perturbation LP (Kelly-Golden-Assad, Fischetti-Salazar; the idea behind
+  tau-Argus's optimal and modular methods) finds the cheapest published cells whose
+  withholding leaves it a feasible interval of the required width (cost: the cell's
+  denominator, so small cells go first and totals last). Each perturbation is kept as a
+  certificate. Small LPs first (the cell's breakdown in its own unit, its region and the
+  largest fellow members), the whole family only when those find nothing.
+* Exact non-derivability (:mod:`.suppression`): Gaussian elimination in the manner of
+  Statistics Norway's GaussSuppression over the exact linear structure of the family (base
+  cells it adds up, structural zeros included) confirms that no primary cell is a linear
+  combination of published ones; only if one is does it choose more cells (largest
+  denominator published first).
 * Release check (:mod:`.intervals`): linear programmes give, for each withheld cell, the
   interval a reader can still narrow it to. Requirements: the denominator of a primary cell
   keeps an interval at least ``protection_interval`` wide (default: its threshold) for a reader
@@ -27,8 +35,10 @@ What is protected, against whom (DESIGN.md, "Who already knows what")
   ``min(numerator_protection, d)`` (default: it is not pinned to one value), and so does the
   numerator of any cell whose numerator or complement is small (``protect_bands``), so that
   nobody learns by subtraction that all or none of a group had the outcome.
-  While something fails, one more published cell is withheld for it (chosen by LP pricing:
-  the least wanted cell whose release widens the failing interval); never fewer cells.
+  A certificate that still verifies against the final pattern proves its cells pass; the
+  rest get LPs. While something fails, one more published cell is withheld for it (chosen
+  by LP pricing: the least wanted cell whose release widens the failing interval); never
+  fewer cells.
 * Render one and the same reason for primary and secondary suppression: the check assumes a
   reader cannot tell them apart (knowing "primary" would tell them ``d < threshold``).
 * Bands (:mod:`.presentation`): a published numerator below ``small_count`` (or a complement

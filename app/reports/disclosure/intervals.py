@@ -61,6 +61,7 @@ try:  # HiGHS as bundled with SciPy; used directly for warm-started re-solves
 except ImportError:  # pragma: no cover - other SciPy builds: fall back to linprog
     _highs_core = None
 
+from app.reports.disclosure.perturbation import Certificate, certified_widths
 from app.reports.disclosure.policy import SuppressionPolicy
 from app.reports.disclosure.presentation import band_bounds
 from app.reports.disclosure.suppression import cell_thresholds, primary_suppressed
@@ -370,7 +371,8 @@ def _ceil(x: float) -> int:
 
 
 def _check_component(
-    family: _Family, members: list[int], suppressed: set[int], exact: bool
+    family: _Family, members: list[int], suppressed: set[int], exact: bool,
+    shown: Mapping[tuple[int, int], tuple[float, float]] | None = None,
 ) -> tuple[list[Finding], int]:
     findings: list[Finding] = []
     solved = 0
@@ -392,7 +394,12 @@ def _check_component(
         }
         low = {i: int(truth[i]) for i in targets}
         high = dict(low)
-        open_targets = [] if exact else list(targets)
+        q = 0 if quantity == "denominator" else 1
+        for i in targets:  # verified certificates (see .perturbation) already show a part
+            if (q, i) in (shown or {}):
+                lo, hi = shown[(q, i)]  # type: ignore[index]
+                low[i], high[i] = min(low[i], _ceil(lo)), max(high[i], _floor(hi))
+        open_targets = [] if exact else [i for i in targets if high[i] - low[i] < required[i]]
         rounds = 0
         while open_targets and rounds < 50:
             # witnesses: push the open targets up and down together (in the first round all the
@@ -618,9 +625,11 @@ def _propagate(family: _Family, bounds: Bounds, coupled: bool) -> None:
                     queue.append(other)
 
 
-def _check(family: _Family, suppressed: Collection[int], exact: bool = False) -> ReleaseCheck:
+def _check(family: _Family, suppressed: Collection[int], exact: bool = False,
+           certificates: Collection[Certificate] = ()) -> ReleaseCheck:
     started = time.perf_counter()
     suppressed = set(suppressed)
+    shown = certified_widths(family, suppressed, certificates) if certificates else {}
     published_primary = sorted(family.primary - suppressed)
     unknown = set(suppressed) | {i for i in family.band if i not in suppressed}
     targets = (family.primary & suppressed) | family.band_watch
@@ -633,7 +642,7 @@ def _check(family: _Family, suppressed: Collection[int], exact: bool = False) ->
         components += 1
         cache_key = (exact, tuple(members), tuple(i in suppressed for i in members))
         if cache_key not in family.cache:
-            family.cache[cache_key] = _check_component(family, members, suppressed, exact)
+            family.cache[cache_key] = _check_component(family, members, suppressed, exact, shown)
             solved += family.cache[cache_key][1]
         findings.extend(family.cache[cache_key][0])
     findings.sort(key=lambda f: (sort_key(f.cell), f.quantity))

@@ -20,9 +20,10 @@ from app.reports.disclosure.intervals import (
     propagate_bounds,
     propagation_failures,
 )
+from app.reports.disclosure.perturbation import secure
 from app.reports.disclosure.policy import SuppressionPolicy
 from app.reports.disclosure.presentation import Band, make_band, round_count, share
-from app.reports.disclosure.suppression import inner_vectors, publication_order, secondary_suppressed
+from app.reports.disclosure.suppression import derivable, inner_vectors, publication_order, secondary_suppressed
 from app.reports.disclosure.tables import LinkedTables, sort_key
 
 Status = Literal["published", "primary", "secondary"]
@@ -58,6 +59,7 @@ class ProtectedTables:
     primary: frozenset[Hashable]
     secondary: frozenset[Hashable]
     added_by_gauss: tuple[Hashable, ...]
+    added_by_perturbation: tuple[Hashable, ...]
     added_by_release_check: tuple[Hashable, ...]
     check: ReleaseCheck
     iterations: int
@@ -74,6 +76,7 @@ class ProtectedTables:
             "primary": len(self.primary),
             "secondary": len(self.secondary),
             "added_by_gauss": len(self.added_by_gauss),
+            "added_by_perturbation": len(self.added_by_perturbation),
             "added_by_release_check": len(self.added_by_release_check),
             "iterations": self.iterations,
             "seconds": round(self.seconds, 3),
@@ -196,6 +199,16 @@ def _priced(
     return None
 
 
+def _target_order(keys: tuple[Hashable, ...]) -> list[int]:
+    """Cells in the order the perturbation step takes them: per breakdown and category, all
+    units and periods together (their perturbations share cells, so one often covers the next)."""
+    def order(i: int) -> tuple:
+        key = keys[i]
+        return sort_key((*key[2:], *key[:2])) if isinstance(key, tuple) else sort_key(key)
+
+    return sorted(range(len(keys)), key=order)
+
+
 def protect(
     linked: LinkedTables,
     policy: SuppressionPolicy,
@@ -208,14 +221,18 @@ def protect(
 
     1. primary: every cell with ``0 < denominator < threshold`` (the strictest threshold of the
        municipalities it covers, never below ``policy.minimum_cell_size``);
-    2. secondary by Gaussian elimination: no primary cell is a linear combination of published
-       cells (see :mod:`.suppression`);
-    3. release check (see :mod:`.intervals`): bound propagation first, the LPs once it finds
-       nothing; while a requirement fails, one more published cell is withheld per failing
-       cell (chosen by LP pricing: the least wanted cell whose release widens the failing
-       interval; else from the equation binding it most tightly), and the check runs again.
-       Cells are only ever added;
-    4. shown values for published cells (rounding, share, band; see :mod:`.presentation`).
+    2. secondary by minimum-cost perturbations (see :mod:`.perturbation`): for every target of
+       the release check, the cheapest published cells whose withholding leaves it a feasible
+       interval of the required width; each leaves a certificate for the check;
+    3. exact non-derivability by Gaussian elimination over the base cells (see
+       :mod:`.suppression`): checked, and only if a primary cell is still a linear combination
+       of published cells are more withheld;
+    4. release check (see :mod:`.intervals`): verified certificates first, then bound
+       propagation and the LPs; while a requirement fails, one more published cell is
+       withheld per failing cell (chosen by LP pricing: the least wanted cell whose release
+       widens the failing interval; else from the equation binding it most tightly), and the
+       check runs again. Cells are only ever added;
+    5. shown values for published cells (rounding, share, band; see :mod:`.presentation`).
 
     ``also_suppress`` withholds extra cells (e.g. to share one pattern between indicators with
     the same denominator, see :func:`protect_shared_denominator`). Deterministic: the result
@@ -231,9 +248,18 @@ def protect(
         raise ValueError("empty cells are always published, not withheld")
     primary = frozenset(keys[i] for i in family.primary)
     vectors = inner_vectors(linked)
-    gauss = secondary_suppressed(linked, primary, also_suppress, vectors)
     rank = {i: r for r, i in enumerate(publication_order(linked, vectors))}
-    suppressed = {family.index[k] for k in (*primary, *gauss, *also_suppress)}
+    suppressed = {family.index[k] for k in (*primary, *also_suppress)}
+    added, certificates, _ = secure(family, suppressed, _target_order(keys))
+    suppressed |= added
+    added_by_perturbation = tuple(sorted((keys[i] for i in added), key=sort_key))
+    # exact non-derivability over the base cells (structural zeros included), which the
+    # equations behind the perturbations may not capture in full: usually nothing to add
+    gauss: frozenset[Hashable] = frozenset()
+    published = [i for i in range(len(keys)) if i not in suppressed and family.d[i] > 0]
+    if derivable(vectors, published, sorted(family.primary)):
+        gauss = secondary_suppressed(linked, primary, [keys[i] for i in sorted(suppressed)], vectors)
+        suppressed |= {family.index[k] for k in gauss}
     added_by_check: list[Hashable] = []
     iterations = 0
     while True:
@@ -241,7 +267,7 @@ def protect(
         bounds = propagate_bounds(family, suppressed)
         failures = propagation_failures(family, suppressed, bounds)
         if not failures:
-            check = _check(family, suppressed, exact=exact_check)
+            check = _check(family, suppressed, exact=exact_check, certificates=certificates)
             if check.ok:
                 break
             failures = list(check.failures)
@@ -283,6 +309,7 @@ def protect(
         primary=primary,
         secondary=frozenset(keys[i] for i in suppressed) - primary,
         added_by_gauss=tuple(sorted(gauss, key=sort_key)),
+        added_by_perturbation=added_by_perturbation,
         added_by_release_check=tuple(added_by_check),
         check=check,
         iterations=iterations,

@@ -1,0 +1,379 @@
+"""Secondary cells chosen by minimum-cost perturbations, with certificates for the release check.
+
+The release check asks, for every withheld quantity, whether a reader can narrow it to less
+than its required width. The classic way to *build* a pattern that passes (Kelly, Golden and
+Assad; Fischetti and Salazar; the "optimal" and "modular" methods of tau-Argus) turns that
+question around: for a target cell ``p`` find a *perturbation* ``y`` of the unknown cells such
+that
+
+* every equation of the family still holds (``A y = 0``: a total moves with its parts),
+* every cell stays within what the reader knows of it (a withheld denominator stays >= 1 and
+  >= its numerator; a numerator stays within ``[0, d]`` or its band),
+* published cells do not move (``y_c = 0``), except those we decide to withhold now,
+* ``y_p`` is the required width.
+
+Then ``truth`` and ``truth + y`` are two points the reader cannot tell apart, so ``p``'s interval
+is at least ``|y_p|`` wide. Among all such perturbations a linear programme picks the one that
+moves the cheapest published cells (cost: the cell's denominator per unit moved, so small cells
+go before large ones and totals last); the published cells it moves are withheld. One solve
+per target (warm-started, so each is a few simplex iterations), and a target whose width an
+earlier perturbation already shows needs none: a perturbation stays valid as the pattern grows
+(withholding more only frees cells).
+
+The perturbations are kept as :class:`Certificate` objects. The release check re-verifies each
+one against the final pattern in exact terms (every equation, every bound, nothing published
+moves) and accepts a verified certificate as proof that the target passes; it solves its own
+LPs only for targets without one. A certificate can only prove a pass, so the check's verdict
+is the same as with LPs alone.
+
+Reader models and requirements are those of :mod:`.intervals`: the *outsider* knows every
+published count (denominators move, numerators are held at their true values, which is a
+subset of what the outsider must consider, so a certificate remains valid); the reader who
+*knows every denominator* sees only numerators move.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+from scipy.sparse import csr_array, hstack
+
+from app.reports.disclosure.tables import TOTAL, sort_key
+
+if TYPE_CHECKING:
+    from app.reports.disclosure.intervals import _Family
+
+try:
+    from scipy.optimize._highspy import _core as _highs_core
+except ImportError:  # pragma: no cover - other SciPy builds: no perturbation step, the check decides
+    _highs_core = None
+
+Reader = Literal["outsider", "knows_denominators"]
+
+_TOL = 1e-6
+#: cost per unit moved of a cell that is already withheld: small, so perturbations stay short
+_FREE = 1e-3
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """A perturbation of the withheld quantities that the reader cannot rule out.
+
+    ``quantity`` 0 moves denominators (outsider), 1 numerators (a reader who knows every
+    denominator). ``cells`` and ``shift`` are parallel: the cells that move and by how much.
+    """
+
+    reader: Reader
+    quantity: int
+    cells: tuple[int, ...]
+    shift: tuple[float, ...]
+
+    def moves(self) -> dict[int, float]:
+        return dict(zip(self.cells, self.shift, strict=True))
+
+
+def _equation_matrix(family: _Family) -> csr_array:
+    if "matrix" not in family.cache:
+        rows, cols, vals = [], [], []
+        for e, (total, parts) in enumerate(family.equations):
+            rows.append(e)
+            cols.append(total)
+            vals.append(1.0)
+            for c in parts:
+                rows.append(e)
+                cols.append(c)
+                vals.append(-1.0)
+        family.cache["matrix"] = csr_array(
+            (vals, (rows, cols)), shape=(len(family.equations), len(family.keys))
+        )
+    return family.cache["matrix"]  # type: ignore[return-value]
+
+
+def _room(family: _Family, quantity: int, cell: int) -> tuple[float, float]:
+    """How far a withheld quantity may move down and up from its true value."""
+    d, n = int(family.d[cell]), int(family.n[cell])
+    if quantity == 0:
+        return float(d - max(1, n)), float(family.cap)
+    if cell in family.band:
+        lo, hi = family.band[cell]
+        return float(n - lo), float(hi - n)
+    return float(n), float(d - n)
+
+
+def verify(family: _Family, suppressed: set[int], certificate: Certificate) -> bool:
+    """Is ``truth + shift`` a point the reader must consider possible under this pattern?"""
+    q = certificate.quantity
+    vector = np.zeros(len(family.keys))
+    for cell, value in zip(certificate.cells, certificate.shift, strict=True):
+        unknown = cell in suppressed or (q == 1 and cell in family.band)
+        if not unknown:
+            return False
+        down, up = _room(family, q, cell)
+        if value < -down - _TOL or value > up + _TOL:
+            return False
+        vector[cell] = value
+    residual = _equation_matrix(family) @ vector
+    return bool(np.all(np.abs(residual) <= _TOL))
+
+
+def certified_widths(
+    family: _Family, suppressed: set[int], certificates: Iterable[Certificate]
+) -> dict[tuple[int, int], tuple[float, float]]:
+    """``(quantity, cell) -> (lowest, highest)`` value shown possible by the valid certificates."""
+    shown: dict[tuple[int, int], tuple[float, float]] = {}
+    for certificate in certificates:
+        if not verify(family, suppressed, certificate):
+            continue
+        truth = family.d if certificate.quantity == 0 else family.n
+        for cell, value in zip(certificate.cells, certificate.shift, strict=True):
+            key = (certificate.quantity, cell)
+            low, high = shown.get(key, (float(truth[cell]), float(truth[cell])))
+            shown[key] = (min(low, truth[cell] + value), max(high, truth[cell] + value))
+    return shown
+
+
+class _Perturbations:
+    """The min-cost perturbation LP for one reader model, kept open between targets."""
+
+    def __init__(self, family: _Family, quantity: int, suppressed: set[int], cells: list[int]) -> None:
+        self.family = family
+        self.quantity = quantity
+        self.cells = cells
+        self.column = {c: k for k, c in enumerate(self.cells)}
+        size = len(self.cells)
+        matrix = _equation_matrix(family)[:, self.cells].tocsr()
+        matrix = matrix[np.flatnonzero(np.diff(matrix.indptr))]  # equations touching these cells
+        # columns: up_c for every cell, then down_c; rows: A (up - down) = 0
+        a = hstack([matrix, -matrix]).tocsc()
+        lower = np.zeros(2 * size)
+        upper = np.zeros(2 * size)
+        self.cost = np.zeros(2 * size)
+        for k, c in enumerate(self.cells):
+            down, up = _room(family, quantity, c)
+            upper[k], upper[size + k] = up, down
+            weight = self._weight(c, suppressed)
+            self.cost[k] = self.cost[size + k] = weight
+        self.upper = upper
+        lp = _highs_core.HighsLp()
+        lp.num_col_ = 2 * size
+        lp.num_row_ = a.shape[0]
+        lp.col_cost_ = self.cost.copy()
+        lp.col_lower_ = lower
+        lp.col_upper_ = upper.copy()
+        lp.row_lower_ = np.zeros(a.shape[0])
+        lp.row_upper_ = np.zeros(a.shape[0])
+        lp.a_matrix_.format_ = _highs_core.MatrixFormat.kColwise
+        lp.a_matrix_.num_col_ = 2 * size
+        lp.a_matrix_.num_row_ = a.shape[0]
+        lp.a_matrix_.start_ = a.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = a.indices.astype(np.int32)
+        lp.a_matrix_.value_ = a.data.astype(float)
+        highs = _highs_core._Highs()
+        highs.setOptionValue("output_flag", False)
+        # no presolve: each target changes two bounds, and the last optimal basis is the start
+        highs.passModel(lp)
+        self.highs = highs
+        self.size = size
+        self.solved = 0
+
+    def _weight(self, cell: int, suppressed: set[int]) -> float:
+        if cell in suppressed or (self.quantity == 1 and cell in self.family.band):
+            return _FREE
+        return float(self.family.d[cell])
+
+    def withheld(self, cells: Iterable[int]) -> None:
+        """Cells now withheld move for (almost) free."""
+        indices = []
+        for c in cells:
+            k = self.column.get(c)
+            if k is not None:
+                indices += [k, self.size + k]
+        if indices:
+            idx = np.array(sorted(indices), dtype=np.int32)
+            self.cost[idx] = _FREE
+            self.highs.changeColsCost(len(idx), idx, self.cost[idx])
+
+    def solve(self, cell: int, shift: float) -> dict[int, float] | None:
+        """The cheapest perturbation moving ``cell`` by ``shift``; ``None`` when there is none."""
+        k = self.column[cell]
+        up, down = k, self.size + k
+        fixed = (up, shift) if shift > 0 else (down, -shift)
+        other = down if shift > 0 else up
+        if abs(shift) > self.upper[fixed[0]] + _TOL:
+            return None
+        idx = np.array(sorted((up, down)), dtype=np.int32)
+        bounds = {fixed[0]: (abs(shift), abs(shift)), other: (0.0, 0.0)}
+        self.highs.changeColsBounds(
+            2, idx, np.array([bounds[i][0] for i in idx]), np.array([bounds[i][1] for i in idx])
+        )
+        self.solved += 1
+        self.highs.run()
+        status = self.highs.getModelStatus()
+        result = None
+        if status == _highs_core.HighsModelStatus.kOptimal:
+            x = np.asarray(self.highs.getSolution().col_value)
+            y = x[: self.size] - x[self.size:]
+            result = {self.cells[j]: float(round(y[j], 9)) for j in np.flatnonzero(np.abs(y) > 1e-7)}
+        self.highs.changeColsBounds(
+            2, idx, np.zeros(2), np.array([self.upper[i] for i in idx])
+        )
+        return result
+
+
+def secure(
+    family: _Family, suppressed: set[int], order: list[int]
+) -> tuple[set[int], list[Certificate], int]:
+    """Withhold more cells until every target has a perturbation of its required width.
+
+    ``order``: the targets' cells in processing order. Returns the cells added, the
+    certificates, and the number of LPs solved. Targets for which no perturbation exists (or
+    without HiGHS) are left to the release check's own escalation.
+    """
+    added: set[int] = set()
+    certificates: list[Certificate] = []
+    if _highs_core is None:  # pragma: no cover
+        return added, certificates, 0
+    withheld = set(suppressed)
+    solved = 0
+    plans: list[tuple[int, Reader, list[int]]] = [
+        (0, "outsider", [i for i in order if i in family.primary]),
+        (1, "knows_denominators", [i for i in order if i in family.primary or i in family.band_watch]),
+    ]
+    scopes = _Scopes(family)
+    programmes: dict[tuple[int, Hashable], _Perturbations] = {}
+
+    def programme(quantity: int, scope: Hashable) -> _Perturbations:
+        if (quantity, scope) not in programmes:
+            programmes[(quantity, scope)] = _Perturbations(family, quantity, withheld, scopes.cells(scope))
+        return programmes[(quantity, scope)]
+
+    for quantity, reader, targets in plans:
+        if not targets:
+            continue
+        shown: dict[int, tuple[float, float]] = {}
+        truth = family.d if quantity == 0 else family.n
+        for target in targets:
+            required = family.required_denominator(target) if quantity == 0 else family.required_numerator(target)
+            low, high = shown.get(target, (float(truth[target]),) * 2)
+            if high - low >= required - _TOL:
+                continue
+            down, up = _room(family, quantity, target)
+            attempts = [float(required)] if up >= required else []
+            if down >= required:
+                attempts.append(-float(required))
+            moves = None
+            # from the smallest scope to the whole family (see _Scopes)
+            for scope in scopes.of(target):
+                for shift in attempts:
+                    moves = programme(quantity, scope).solve(target, shift)
+                    if moves is not None:
+                        break
+                if moves is not None:
+                    break
+            if moves is None:
+                continue
+            new = {c for c in moves if c not in withheld and not (quantity == 1 and c in family.band)}
+            if new:
+                withheld |= new
+                added |= new
+                for other in programmes.values():
+                    other.withheld(new)
+            cells = tuple(sorted(moves))
+            certificates.append(Certificate(reader, quantity, cells, tuple(moves[c] for c in cells)))
+            for c, value in moves.items():
+                lo, hi = shown.get(c, (float(truth[c]),) * 2)
+                shown[c] = (min(lo, truth[c] + value), max(hi, truth[c] + value))
+    solved = sum(p.solved for p in programmes.values())
+    return added, certificates, solved
+
+
+class _Scopes:
+    """Smaller parts of a family to look for a perturbation in first.
+
+    A perturbation of a part, with every cell outside it held still, is a perturbation of the
+    whole family, so a small LP that finds one is as good a certificate as the large one; it may
+    only be a little more expensive than the family's best. For a cell of a breakdown (a
+    :class:`~.tables.CellKey` with a dimension), in order:
+
+    1. its breakdown in its own unit, the regions it belongs to and the largest fellow members
+       of those regions (a cycle through another member's cells is the usual way round a
+       published region cell);
+    2. its breakdown in every unit;
+    3. every cell of the units of 1 (totals move too: the only way when the breakdown's cells
+       are small);
+    4. the whole family.
+
+    A total starts at 3; a region's cells, and keys of another shape, go straight to 4.
+    """
+
+    FELLOWS = 3
+
+    def __init__(self, family: _Family) -> None:
+        self.family = family
+        self._cells: dict[Hashable, list[int]] = defaultdict(list)
+        units: dict[tuple[Hashable, Hashable], list[int]] = defaultdict(list)
+        size: dict[Hashable, int] = defaultdict(int)
+        for i, key in enumerate(family.keys):
+            if family.d[i] <= 0:
+                continue
+            self._cells[None].append(i)
+            dimension = _slice(key)
+            if dimension is not None:
+                self._cells[(dimension,)].append(i)
+            if isinstance(key, tuple) and key:
+                units[(dimension, key[0])].append(i)
+                units[(ALL, key[0])].append(i)
+                if dimension is None:
+                    size[key[0]] = max(size[key[0]], int(family.d[i]))
+        self._units = units
+        regions: dict[Hashable, set[Hashable]] = defaultdict(set)  # member unit -> its regions
+        members: dict[Hashable, set[Hashable]] = defaultdict(set)  # region -> member units
+        for total, parts in family.equations:
+            region = _unit(family.keys[total])
+            for part in parts:
+                member = _unit(family.keys[part])
+                if region is not None and member is not None and member != region:
+                    regions[member].add(region)
+                    members[region].add(member)
+        self._local: dict[Hashable, tuple[Hashable, ...]] = {}
+        for unit in sorted({u for (_, u) in units}, key=sort_key):
+            if unit in members:  # a region: its cells are sums of all its members
+                continue
+            fellows = sorted(
+                {m for r in regions.get(unit, ()) for m in members[r]} - {unit},
+                key=lambda m: (-size.get(m, 0), sort_key(m)),
+            )[: self.FELLOWS]
+            self._local[unit] = tuple(sorted({unit, *regions.get(unit, ()), *fellows}, key=sort_key))
+
+    def of(self, cell: int) -> list[Hashable]:
+        key = self.family.keys[cell]
+        local = self._local.get(_unit(key))
+        dimension = _slice(key)
+        scopes: list[Hashable] = []
+        if dimension is not None:
+            scopes += ([(dimension, local)] if local else []) + [(dimension,)]
+        return scopes + ([(ALL, local)] if local else []) + [None]
+
+    def cells(self, scope: Hashable) -> list[int]:
+        if scope not in self._cells:
+            dimension, units = scope  # type: ignore[misc]
+            self._cells[scope] = sorted(c for u in units for c in self._units.get((dimension, u), ()))
+        return self._cells[scope]
+
+
+#: a scope over every breakdown (and the totals) of some units
+ALL = "*all*"
+
+
+def _unit(key: Hashable) -> Hashable:
+    return key[0] if isinstance(key, tuple) and key else None
+
+
+def _slice(key: Hashable) -> Hashable:
+    """The breakdown a cell belongs to (``None`` for totals and keys of another shape)."""
+    dimension = getattr(key, "dimension", None)
+    return None if dimension in (None, TOTAL) else dimension
