@@ -17,6 +17,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 _ALLOWED_EXTRA = (
     "request_id", "method", "route", "status", "duration_ms", "client_id", "org_type", "action",
     "result", "error_type", "path", "count", "config_sha256", "key_id",
+    # disclosure control: which family, and figures about the pattern (never a cell's counts)
+    "family", "year", "framework", "indicator", "disclosure",
 )
 
 

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from app.reports.disclosure import CellKey, SuppressionPolicy, build_linked_tables, protect, release_check
 from app.reports.disclosure.intervals import _check, _Family
 from app.reports.disclosure.perturbation import Certificate, secure, verify
-from tests.test_disclosure import PROPERTY_SETTINGS, band_interval, families, hierarchy_base
+from tests.test_disclosure import PROPERTY_SETTINGS, band_interval, families, hierarchy_base, one_row
 
 REGIONS = {"R": ["GM1", "GM2", "GM3"]}
 
@@ -26,7 +26,8 @@ def _family(base, dimensions, regions, thresholds):
 
 def _holds(linked, family, suppressed, certificate) -> bool:
     """The certificate's point, checked by hand: every equation adds up, nothing published
-    moves, every count stays within what the reader knows of it."""
+    moves, every count stays within what the reader knows of it. (Numerators moved along with
+    their denominators satisfy the same equations, as they move by the same amounts.)"""
     moved = certificate.moves()
     field = "denominator" if certificate.quantity == 0 else "numerator"
     value = {key: getattr(linked.cells[key], field) + moved.get(family.index[key], 0.0) for key in linked.cells}
@@ -37,7 +38,8 @@ def _holds(linked, family, suppressed, certificate) -> bool:
         key = family.keys[i]
         d, n = linked.cells[key]
         if certificate.quantity == 0:  # a withheld denominator: not empty, not below its numerator
-            if i not in suppressed or value[key] < max(1, n) - 1e-6:
+            numerator = n + (moved[i] if certificate.along else 0)  # moved along, or held
+            if i not in suppressed or value[key] < max(1, numerator) - 1e-6 or numerator < -1e-6:
                 return False
             continue
         if i in suppressed:  # a withheld numerator: anything from 0 to its (known) denominator
@@ -132,3 +134,25 @@ def test_a_cell_of_nine_gets_a_cycle_through_cells_large_enough_to_give_way():
     result = protect(linked, SuppressionPolicy(), {})
     assert release_check(linked, result.suppressed, SuppressionPolicy(), {}).ok
     assert result.added_by_perturbation
+
+
+def test_when_everyone_had_the_outcome_denominators_move_with_their_numerators():
+    # every count has numerator = denominator (everyone had "no new start", say). Holding the
+    # numerators would leave no cell room to shrink, and only the total could give way; moving
+    # the records out of B together with their outcome keeps the total published.
+    counts = {"A": (4, 4), "B": (30, 30), "C": (40, 40)}
+    linked = one_row(counts)
+    family = _Family.build(linked, SuppressionPolicy(), {})
+    suppressed = set(family.primary)
+    added, certificates, _ = secure(family, suppressed, list(range(len(family.keys))))
+    assert {family.keys[i] for i in added} == {("GM1", "B")}
+    along = [c for c in certificates if c.quantity == 0]
+    assert along and all(c.along for c in along)
+    assert all(_holds(linked, family, suppressed | added, c) for c in certificates)
+    # the same shift with the numerators held would take B below its numerator: refused
+    held = [Certificate(c.reader, 0, c.cells, c.shift, along=False) for c in along]
+    assert not any(verify(family, suppressed | added, c) for c in held)
+
+    result = protect(linked, SuppressionPolicy(), {})
+    assert not result.cells[("GM1", "T")].suppressed
+    assert release_check(linked, result.suppressed, SuppressionPolicy(), {}).ok

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -78,6 +79,9 @@ class ReportOut(BaseModel):
     framework: str
     by: str | None
     threshold: int = Field(description="The minimum cell size that applied (the strictest of the cells shown)")
+    as_of: datetime = Field(description=(
+        "When the figures were read from the aggregate store. Reports are cut from a protected "
+        "snapshot; after new data a fresh one is prepared in the background"))
     rounding_base: int
     completeness: dict[str, float | None] = Field(
         description="Per linkage indicator: % of ended trajectories whose follow-up window has settled")
@@ -112,7 +116,8 @@ def _render(request: Request, report: Report, unit: dict[str, str], notes: list[
                       "period": report.period}
     body = ReportOut(
         unit=unit, period=report.period, framework=report.framework, by=report.by, threshold=report.threshold,
-        rounding_base=runtime.privacy.configuration.disclosure.rounding_base, completeness=report.completeness,
+        as_of=report.as_of, rounding_base=runtime.privacy.configuration.disclosure.rounding_base,
+        completeness=report.completeness,
         cells=[CellOut(**asdict(c)) for c in report.cells],
         notes=[NoteOut(provider=n.provider_id, municipality=n.municipality, period=n.period, text=n.text)
                for n in notes],
@@ -129,7 +134,7 @@ def _csv(report: ReportOut) -> str:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(["unit", "period", "framework", "dimension", "category", "indicator", "suppressed",
                      "denominator", "numerator", "value", "ci_low", "ci_high", "responses", "response_rate",
-                     "band", "threshold"])
+                     "band", "threshold", "as_of"])
     for cell in report.cells:
         dimension, category = next(iter(cell.dimensions.items()), ("total", ""))
         writer.writerow([
@@ -137,7 +142,7 @@ def _csv(report: ReportOut) -> str:
             "yes" if cell.suppressed else "no",
             *("" if v is None else v for v in (cell.denominator, cell.numerator, cell.value, cell.ci_low,
                                                 cell.ci_high, cell.responses, cell.response_rate, cell.band)),
-            report.threshold,
+            report.threshold, report.as_of.isoformat().replace("+00:00", "Z"),
         ])
     return buffer.getvalue()
 

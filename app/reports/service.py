@@ -9,14 +9,22 @@ any party can obtain for one indicator, one year and one framework from the same
 - any other municipality: itself, with every breakdown and period;
 - a provider (its mirror report): itself across municipalities, with every breakdown and period.
 
-The protected family is cached per store generation (any change to the aggregate store starts a
-new one), so every report of a family is cut from one and the same pattern, the same question
-always gets the same answer, and a repeated request costs a dictionary lookup.
-Indicators that share a denominator (same source and base) share one pattern.
+A family is protected for a whole year and framework at once, from one snapshot of the store (a
+:class:`Release`): every indicator, and the population behind response rates. Indicators whose
+cells and denominators are the same share one pattern (2 and 2.satisfied always; 1 and 3.2 once
+every follow-up window of the year has passed), or one table could uncover the other.
+
+Releases are cached per family. When the store has changed since (its generation moved on), a
+new release is prepared in the background while requests keep getting the last one, each
+report saying when its snapshot was taken (``as_of``). Only a family never released before makes
+a request wait, and past ``wait_seconds`` that request gets 503 with ``Retry-After``: nothing is
+ever shown unprotected. So every report of a family is cut from one and the same pattern, the
+same question always gets the same answer, and a repeated request costs a dictionary lookup.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -25,6 +33,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -56,6 +65,7 @@ UNKNOWN = "unknown"
 GENERATION = "generation"
 #: The population of a framework: every ended trajectory (for response rates).
 POPULATION_SOURCE = {"jeugdhulp": "1", "jeugdbescherming": "jbjr.end_reason", "jeugdreclassering": "jbjr.end_reason"}
+log = logging.getLogger("ttp.reports")
 
 
 def region_slug(name: str) -> str:
@@ -101,6 +111,21 @@ class ProtectedGroup:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Release:
+    """Everything one family may show for one year and framework, protected from one snapshot."""
+
+    generation: int
+    as_of: datetime
+    groups: Mapping[tuple[str, ...], ProtectedGroup]  # per group of indicator ids
+    seconds: float
+
+
+def _signature(linked: LinkedTables) -> tuple[Any, ...]:
+    """Cells and denominators: families with the same signature must share a pattern."""
+    return linked.keys, tuple(c.denominator for c in linked.cells.values())
+
+
 def generation(session: Session) -> int:
     state = session.get(StoreState, GENERATION)
     return int(state.value) if state else 0
@@ -143,11 +168,11 @@ class ReportPreparing(Exception):
 
 
 class ReportEngine:
-    """Protects families on demand and caches the results per store generation."""
+    """Protects families in the background and keeps their latest release."""
 
     def __init__(self, registry: Registry, configuration: PrivacyConfiguration, codelists: CodeLists,
                  cache_size: int = 256, sessions: sessionmaker[Session] | None = None,
-                 wait_seconds: float = 20.0, retry_after: int = 60) -> None:
+                 wait_seconds: float = 20.0, retry_after: int = 60, stale_wait_seconds: float = 0.5) -> None:
         self.registry = registry
         self.configuration = configuration
         self.codelists = codelists
@@ -156,14 +181,15 @@ class ReportEngine:
             minimum_cell_size=disclosure.minimum_cell_size, small_count=disclosure.small_count,
             rounding_base=disclosure.rounding_base,
         )
-        self._cache: OrderedDict[tuple[Any, ...], ProtectedGroup] = OrderedDict()
+        self._released: OrderedDict[tuple[Any, ...], Release] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
         self._sessions = sessions
-        self._pending: dict[tuple[Any, ...], Future[ProtectedGroup]] = {}
+        self._pending: dict[tuple[Any, ...], Future[Release]] = {}
         # One worker: protection is CPU-bound, and one family at a time keeps the service responsive.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-protection")
         self.wait_seconds = wait_seconds
+        self.stale_wait_seconds = stale_wait_seconds
         self.retry_after = retry_after
 
     # ---- thresholds --------------------------------------------------------------------------
@@ -177,66 +203,79 @@ class ReportEngine:
             grouped[(indicator.source, indicator.base)].append(indicator)
         return [tuple(v) for _, v in sorted(grouped.items(), key=lambda kv: str(kv[0]))]
 
-    def protected(self, session: Session, family: Family, year: int, framework: str,
-                  group: tuple[Indicator, ...]) -> ProtectedGroup:
-        """The protected family (cached). A family that takes longer than ``wait_seconds`` to
-        protect goes on in the background and :class:`ReportPreparing` is raised: a report is
-        never given out unprotected, and a request never hangs on a large region."""
-        key = (family.key, year, framework, tuple(i.id for i in group), generation(session))
+    def release(self, session: Session, family: Family, year: int, framework: str) -> Release:
+        """The latest release of a family for a year and framework.
+
+        Current: returned at once. Older than the store: a new one is prepared in the background
+        and the older one is returned unless the new one is ready within ``stale_wait_seconds``.
+        None yet: wait up to ``wait_seconds``, then :class:`ReportPreparing`.
+        """
+        current = generation(session)
         # End the read transaction: on SQLite every transaction holds the write lock, and
         # protecting (or waiting for) a family must never block ingestion.
         session.rollback()
+        key = (family.key, year, framework)
         with self._lock:
-            hit = self._cache.get(key)
-            if hit is not None:
-                self._cache.move_to_end(key)
-                return hit
-            if self._sessions is None:
-                future = None
-            else:
+            latest = self._released.get(key)
+            if latest is not None:
+                self._released.move_to_end(key)
+                if latest.generation >= current:
+                    return latest
+            future = None
+            if self._sessions is not None:
                 future = self._pending.get(key)
                 if future is None:
-                    future = self._executor.submit(self._compute, key, family, year, framework, group)
+                    future = self._executor.submit(self._compute, key, family, year, framework)
                     self._pending[key] = future
         if future is None:
-            result = self._protect(session, family, year, framework, group)
-            self._store(key, result)
-            return result
+            result = self._protect(session, family, year, framework)
+            return self._store(key, result)
         try:
-            return future.result(timeout=self.wait_seconds)
+            return future.result(timeout=self.wait_seconds if latest is None else self.stale_wait_seconds)
         except FutureTimeout:
+            if latest is not None:
+                return latest  # protected from an earlier snapshot; its as_of says which
             raise ReportPreparing(self.retry_after) from None
 
-    def _compute(self, key: tuple[Any, ...], family: Family, year: int, framework: str,
-                 group: tuple[Indicator, ...]) -> ProtectedGroup:
+    def _compute(self, key: tuple[Any, ...], family: Family, year: int, framework: str) -> Release:
         assert self._sessions is not None
         try:
             with self._sessions() as session:
-                result = self._protect(session, family, year, framework, group)
-            self._store(key, result)
-            return result
+                result = self._protect(session, family, year, framework)
+            return self._store(key, result)
         finally:
             with self._lock:
                 self._pending.pop(key, None)
 
-    def _store(self, key: tuple[Any, ...], result: ProtectedGroup) -> None:
+    def _store(self, key: tuple[Any, ...], result: Release) -> Release:
         with self._lock:
-            self._cache[key] = result
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+            latest = self._released.get(key)
+            if latest is not None and latest.generation > result.generation:
+                return latest
+            self._released[key] = result
+            self._released.move_to_end(key)
+            while len(self._released) > self._cache_size:
+                self._released.popitem(last=False)
+        return result
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    def _protect(self, session: Session, family: Family, year: int, framework: str,
-                 group: tuple[Indicator, ...]) -> ProtectedGroup:
+    def _protect(self, session: Session, family: Family, year: int, framework: str) -> Release:
+        started = time.perf_counter()
+        snapshot = generation(session)
+        as_of = datetime.now(UTC).replace(microsecond=0)
         frameworks = FRAMEWORKS[framework]
-        source = group[0].source
+        groups = self.groups(framework)
         population_source = POPULATION_SOURCE[frameworks[0]]
-        store = read_store(session, family, year, frameworks, sorted({source, population_source}))
+        store = read_store(session, family, year, frameworks,
+                           sorted({g[0].source for g in groups} | {population_source}))
         session.rollback()  # everything needed is read; do not hold a transaction while protecting
         cutoff = self.configuration.indicators.satisfaction_cutoff
-        base: dict[str, dict[tuple[str, ...], CellCounts]] = {i.id: {} for i in group}
+        of_source: dict[str, list[Indicator]] = defaultdict(list)
+        for group in groups:
+            of_source[group[0].source].extend(group)
+        base: dict[str, dict[tuple[str, ...], CellCounts]] = {i.id: {} for g in groups for i in g}
         population_base: dict[tuple[str, ...], CellCounts] = {}
         for (*cell, stored_source), values in sorted(store.items()):
             cell_key = tuple(cell)
@@ -244,28 +283,42 @@ class ReportEngine:
                 ended = sum(n for v, n in values.items() if v not in ("no_response", "pending"))
                 if ended:
                     population_base[cell_key] = CellCounts(ended, 0)
-            if stored_source != source:
-                continue
-            for indicator in group:
+            for indicator in of_source.get(stored_source, ()):
                 figures = indicator.figures(values, cutoff=cutoff)
                 numerator = figures.numerator
                 if numerator is None:  # a mean: protect it as the share at or above the cut-off
                     numerator = sum(n for v, n in values.items() if v.startswith("mark:") and int(v[5:]) >= cutoff)
                 if figures.denominator:
                     base[indicator.id][cell_key] = CellCounts(figures.denominator, numerator)
-        linked = {i.id: self._linked(family, base[i.id]) for i in group}
         thresholds = self.thresholds(self._municipalities(family, store))
-        started = time.perf_counter()
-        tables = protect_shared_denominator(linked, self.policy, thresholds) if any(
-            t.cells for t in linked.values()) else {}
+        linked = {name: self._linked(family, cells) for name, cells in base.items()}
+        # one pattern per set of indicators with the same cells and denominators, across groups
+        sharing: dict[tuple[Any, ...], list[str]] = defaultdict(list)
+        for name in sorted(linked):
+            if linked[name].cells:
+                sharing[_signature(linked[name])].append(name)
+        tables: dict[str, ProtectedTables] = {}
+        for names in sharing.values():
+            tables.update(protect_shared_denominator({n: linked[n] for n in names}, self.policy, thresholds))
         population = None
         population_linked = self._linked(family, population_base)
         if population_linked.cells:
-            population = protect_shared_denominator({"population": population_linked}, self.policy,
-                                                    thresholds)["population"]
-        values = self._value_counts(family, store, source)
+            twins = sharing.get(_signature(population_linked))
+            population = tables[twins[0]] if twins else protect_shared_denominator(
+                {"population": population_linked}, self.policy, thresholds)["population"]
         population_counts = {k: c.denominator for k, c in population_linked.cells.items()}
-        return ProtectedGroup(group, tables, values, population, population_counts, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        released = {
+            tuple(i.id for i in group): ProtectedGroup(
+                group, {i.id: tables[i.id] for i in group if i.id in tables},
+                self._value_counts(family, store, group[0].source), population, population_counts, seconds)
+            for group in groups
+        }
+        for name, protected in sorted(tables.items()):
+            log.info("disclosure control applied", extra={
+                "family": family.key, "year": year, "framework": framework, "indicator": name,
+                "disclosure": protected.summary()})
+        return Release(snapshot, as_of, released, seconds)
 
     def _municipalities(self, family: Family, store: Mapping[tuple[str, ...], Any]) -> list[str]:
         if family.kind == "provider":
@@ -321,6 +374,7 @@ class Report:
     framework: str
     by: str | None
     threshold: int
+    as_of: datetime
     cells: list[ReportCellOut] = field(default_factory=list)
     completeness: dict[str, float | None] = field(default_factory=dict)
 
@@ -341,10 +395,11 @@ def cut(
 ) -> Report:
     """The report for ``unit`` and ``period`` (one ``by`` breakdown), cut from protected families."""
     cutoff = engine.configuration.indicators.satisfaction_cutoff
-    report = Report(unit=unit, period=str(period), framework=framework, by=by, threshold=0)
+    release = engine.release(session, family, period.year, framework)
+    report = Report(unit=unit, period=str(period), framework=framework, by=by, threshold=0, as_of=release.as_of)
     thresholds: list[int] = []
     for group in engine.groups(framework):
-        protected = engine.protected(session, family, period.year, framework, group)
+        protected = release.groups[tuple(i.id for i in group)]
         for indicator in group:
             tables = protected.tables.get(indicator.id)
             if tables is None:

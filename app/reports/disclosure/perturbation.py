@@ -65,12 +65,15 @@ class Certificate:
 
     ``quantity`` 0 moves denominators (outsider), 1 numerators (a reader who knows every
     denominator). ``cells`` and ``shift`` are parallel: the cells that move and by how much.
+    ``along``: for denominators, the numerators of the moved cells move by the same amount (the
+    records added or taken away all had the outcome); otherwise numerators stay as they are.
     """
 
     reader: Reader
     quantity: int
     cells: tuple[int, ...]
     shift: tuple[float, ...]
+    along: bool = False
 
     def moves(self) -> dict[int, float]:
         return dict(zip(self.cells, self.shift, strict=True))
@@ -93,11 +96,14 @@ def _equation_matrix(family: _Family) -> csr_array:
     return family.cache["matrix"]  # type: ignore[return-value]
 
 
-def _room(family: _Family, quantity: int, cell: int) -> tuple[float, float]:
-    """How far a withheld quantity may move down and up from its true value."""
+def _room(family: _Family, quantity: int, cell: int, along: bool = False) -> tuple[float, float]:
+    """How far a withheld quantity may move down and up from its true value.
+
+    A denominator stays >= 1 (a withheld cell is known not to be empty) and >= its numerator;
+    moved ``along`` with it, the numerator stays >= 0 (and the complement is unchanged)."""
     d, n = int(family.d[cell]), int(family.n[cell])
     if quantity == 0:
-        return float(d - max(1, n)), float(family.cap)
+        return float(min(n, d - 1) if along else d - max(1, n)), float(family.cap)
     if cell in family.band:
         lo, hi = family.band[cell]
         return float(n - lo), float(hi - n)
@@ -112,7 +118,7 @@ def verify(family: _Family, suppressed: set[int], certificate: Certificate) -> b
         unknown = cell in suppressed or (q == 1 and cell in family.band)
         if not unknown:
             return False
-        down, up = _room(family, q, cell)
+        down, up = _room(family, q, cell, certificate.along)
         if value < -down - _TOL or value > up + _TOL:
             return False
         vector[cell] = value
@@ -139,9 +145,11 @@ def certified_widths(
 class _Perturbations:
     """The min-cost perturbation LP for one reader model, kept open between targets."""
 
-    def __init__(self, family: _Family, quantity: int, suppressed: set[int], cells: list[int]) -> None:
+    def __init__(self, family: _Family, quantity: int, suppressed: set[int], cells: list[int],
+                 along: bool = False) -> None:
         self.family = family
         self.quantity = quantity
+        self.along = along
         self.cells = cells
         self.column = {c: k for k, c in enumerate(self.cells)}
         size = len(self.cells)
@@ -153,7 +161,7 @@ class _Perturbations:
         upper = np.zeros(2 * size)
         self.cost = np.zeros(2 * size)
         for k, c in enumerate(self.cells):
-            down, up = _room(family, quantity, c)
+            down, up = _room(family, quantity, c, along)
             upper[k], upper[size + k] = up, down
             weight = self._weight(c, suppressed)
             self.cost[k] = self.cost[size + k] = weight
@@ -244,12 +252,17 @@ def secure(
         (1, "knows_denominators", [i for i in order if i in family.primary or i in family.band_watch]),
     ]
     scopes = _Scopes(family)
-    programmes: dict[tuple[int, Hashable], _Perturbations] = {}
+    programmes: dict[tuple[int, bool, Hashable], _Perturbations] = {}
+    # denominators move with their numerators held (the records moved did not have the outcome)
+    # or along with them (they did); the first try is the one with more room where the
+    # outcome is common, the other comes next
+    common = 2 * int(family.n.sum()) > int(family.d.sum())
 
-    def programme(quantity: int, scope: Hashable) -> _Perturbations:
-        if (quantity, scope) not in programmes:
-            programmes[(quantity, scope)] = _Perturbations(family, quantity, withheld, scopes.cells(scope))
-        return programmes[(quantity, scope)]
+    def programme(quantity: int, along: bool, scope: Hashable) -> _Perturbations:
+        if (quantity, along, scope) not in programmes:
+            programmes[(quantity, along, scope)] = _Perturbations(
+                family, quantity, withheld, scopes.cells(scope), along)
+        return programmes[(quantity, along, scope)]
 
     for quantity, reader, targets in plans:
         if not targets:
@@ -261,15 +274,18 @@ def secure(
             low, high = shown.get(target, (float(truth[target]),) * 2)
             if high - low >= required - _TOL:
                 continue
-            down, up = _room(family, quantity, target)
-            attempts = [float(required)] if up >= required else []
-            if down >= required:
-                attempts.append(-float(required))
             moves = None
-            # from the smallest scope to the whole family (see _Scopes)
-            for scope in scopes.of(target):
-                for shift in attempts:
-                    moves = programme(quantity, scope).solve(target, shift)
+            for along in ([common, not common] if quantity == 0 else [False]):
+                down, up = _room(family, quantity, target, along)
+                attempts = [float(required)] if up >= required else []
+                if down >= required:
+                    attempts.append(-float(required))
+                # from the smallest scope to the whole family (see _Scopes)
+                for scope in scopes.of(target):
+                    for shift in attempts:
+                        moves = programme(quantity, along, scope).solve(target, shift)
+                        if moves is not None:
+                            break
                     if moves is not None:
                         break
                 if moves is not None:
@@ -283,7 +299,7 @@ def secure(
                 for other in programmes.values():
                     other.withheld(new)
             cells = tuple(sorted(moves))
-            certificates.append(Certificate(reader, quantity, cells, tuple(moves[c] for c in cells)))
+            certificates.append(Certificate(reader, quantity, cells, tuple(moves[c] for c in cells), along))
             for c, value in moves.items():
                 lo, hi = shown.get(c, (float(truth[c]),) * 2)
                 shown[c] = (min(lo, truth[c] + value), max(hi, truth[c] + value))

@@ -326,8 +326,9 @@ def protect_shared_denominator(
 
     Indicators 1 and 3.2 both count ended trajectories: if their patterns differed, a
     denominator withheld in one table could be read from the other. The families must have the
-    same cells and denominators. Each is protected with the union of all patterns withheld as
-    well, until the union stops growing (it only grows, so this ends).
+    same cells and denominators. Each is protected in turn with everything the others withhold
+    withheld as well, until all withhold the same cells (the union only grows, so this ends;
+    a single family is protected once).
     """
     names = sorted(families)
     if not names:
@@ -340,9 +341,12 @@ def protect_shared_denominator(
         ):
             raise ValueError(f"family {name!r} does not share cells and denominators with {names[0]!r}")
     union: frozenset[Hashable] = frozenset()
+    results: dict[str, ProtectedTables] = {}
     while True:
-        results = {name: protect(families[name], policy, thresholds, also_suppress=union) for name in names}
-        grown = frozenset().union(*(r.suppressed for r in results.values()))
-        if grown <= union:
+        for name in names:
+            if name in results and results[name].suppressed == union:
+                continue  # already withholds exactly the common pattern
+            results[name] = protect(families[name], policy, thresholds, also_suppress=union)
+            union = union | results[name].suppressed
+        if all(results[name].suppressed == union for name in names):
             return results
-        union = union | grown
