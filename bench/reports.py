@@ -5,8 +5,9 @@ the counts the demo population's records contribute (the exact cells ingestion w
 which makes a 1M-record store affordable to build. Then the same municipality report is asked
 for repeatedly through the ASGI app (HTTP semantics, auth and audit included):
 
-- cold: the first request after the store changed (the family is protected and cached);
-- warm: the following requests (cut from the cached, protected family), p50 and p95.
+- cold: the first request after the store changed (the family's year is protected and kept);
+- warm: the following requests (cut from the kept release), p50 and p95, sent to the small and
+  the large store in turn, so that both see the same machine at the same moments.
 
     .venv/bin/python bench/reports.py [--small 10000] [--large 1000000] [--requests 200]
 """
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -59,40 +61,46 @@ def fill_store(app, records: int, seed: int) -> tuple[int, float]:  # type: igno
     return len(cells), time.perf_counter() - started
 
 
-def measure(records: int, requests: int, seed: int) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as scratch:
-        settings = Settings(data_dir=Path(scratch), log_level="WARNING")
-        db.upgrade(settings.resolved_database_url)
-        app = create_app(settings)
-        cells, seconds = fill_store(app, records, seed)
-        print(f"  store for {records:,} records: {cells:,} cells (built in {seconds:.1f} s)", flush=True)
-        runtime = app.state.runtime
-        with db.session_scope(runtime.sessions) as session:
-            made = clients.create_client(session, name="bench", org_type="municipality", org_id=MUNICIPALITY,
-                                         scopes=None, ttp_id=settings.ttp_id,
-                                         known_municipalities=runtime.codelists.municipalities)
-        with TestClient(app) as api:
-            token = api.post("/v1/oauth/token", data={"grant_type": "client_credentials"},
-                             auth=(made.client_id, made.client_secret or "")).json()["access_token"]
-            headers = {"Authorization": f"Bearer {token}"}
-            year = datetime.now(UTC).year - 1
-            url = f"/v1/reports/municipalities/{MUNICIPALITY}?period={year}&by=provider"
+def prepare(stack: ExitStack, records: int, seed: int) -> dict:  # type: ignore[type-arg]
+    """A service over a store of ``records`` records; its first (cold) request is timed."""
+    scratch = stack.enter_context(tempfile.TemporaryDirectory())
+    settings = Settings(data_dir=Path(scratch), log_level="WARNING")
+    db.upgrade(settings.resolved_database_url)
+    app = create_app(settings)
+    cells, seconds = fill_store(app, records, seed)
+    print(f"  store for {records:,} records: {cells:,} cells (built in {seconds:.1f} s)", flush=True)
+    runtime = app.state.runtime
+    with db.session_scope(runtime.sessions) as session:
+        made = clients.create_client(session, name="bench", org_type="municipality", org_id=MUNICIPALITY,
+                                     scopes=None, ttp_id=settings.ttp_id,
+                                     known_municipalities=runtime.codelists.municipalities)
+    api = stack.enter_context(TestClient(app))
+    token = api.post("/v1/oauth/token", data={"grant_type": "client_credentials"},
+                     auth=(made.client_id, made.client_secret or "")).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    year = datetime.now(UTC).year - 1
+    url = f"/v1/reports/municipalities/{MUNICIPALITY}?period={year}&by=provider"
+    started = time.perf_counter()
+    first = api.get(url, headers=headers)
+    cold = time.perf_counter() - started
+    assert first.status_code == 200, first.text
+    return {"records": records, "cells": cells, "cold_ms": cold * 1000, "api": api, "url": url,
+            "headers": headers, "timings": []}
+
+
+def warm(services: list[dict], requests: int) -> None:  # type: ignore[type-arg]
+    """Requests to the services in turn, so that whatever else the machine does at a moment
+    falls on both alike."""
+    for _ in range(requests):
+        for service in services:
             started = time.perf_counter()
-            first = api.get(url, headers=headers)
-            cold = time.perf_counter() - started
-            assert first.status_code == 200, first.text
-            timings = []
-            for _ in range(requests):
-                started = time.perf_counter()
-                response = api.get(url, headers=headers)
-                timings.append(time.perf_counter() - started)
-                assert response.status_code == 200
-        timings.sort()
-        return {
-            "records": records, "cells": cells, "cold_ms": cold * 1000,
-            "p50_ms": statistics.median(timings) * 1000,
-            "p95_ms": timings[int(0.95 * (len(timings) - 1))] * 1000,
-        }
+            response = service["api"].get(service["url"], headers=service["headers"])
+            service["timings"].append(time.perf_counter() - started)
+            assert response.status_code == 200
+    for service in services:
+        timings = sorted(service["timings"])
+        service["p50_ms"] = statistics.median(timings) * 1000
+        service["p95_ms"] = timings[int(0.95 * (len(timings) - 1))] * 1000
 
 
 def main() -> None:
@@ -102,13 +110,15 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--seed", type=int, default=2025)
     args = parser.parse_args()
-    results = []
-    for records in (args.small, args.large):
-        print(f"[{records:,} records]", flush=True)
-        results.append(measure(records, args.requests, args.seed))
+    with ExitStack() as stack:
+        results = []
+        for records in (args.small, args.large):
+            print(f"[{records:,} records]", flush=True)
+            results.append(prepare(stack, records, args.seed))
+        warm(results, args.requests)
     print()
     print(f"report: GET /v1/reports/municipalities/{MUNICIPALITY}?period=<last year>&by=provider, SQLite, "
-          f"{args.requests} warm requests")
+          f"{args.requests} warm requests to each store, alternating")
     print(f"{'records':>10} {'cells':>9} {'cold ms':>9} {'p50 ms':>8} {'p95 ms':>8}")
     for r in results:
         print(f"{r['records']:>10,} {r['cells']:>9,} {r['cold_ms']:>9.1f} {r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f}")

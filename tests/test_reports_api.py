@@ -90,6 +90,48 @@ def test_another_municipality_and_unagreed_regions_are_404(api, token_for, loade
                    403)
 
 
+def test_a_member_of_an_agreed_region_reads_the_region_cut_from_the_same_release(  # type: ignore[no-untyped-def]
+    api, token_for, year
+) -> None:
+    """Friesland agreed to regional reports: Leeuwarden reads the region, by municipality. The
+    small member (Heerenveen, 6) is withheld, and Leeuwarden's own report shows exactly what the
+    region report shows of Leeuwarden: both come from one protected release."""
+    provider = token_for("provider", PROVIDERS["A"])
+    people = Population(api, provider)
+    records, person = [], 2000
+    for municipality, count in (("GM0080", 30), ("GM1900", 22), ("GM0074", 6)):
+        for i in range(count):
+            start, end = _quarter_dates(year, 1 + i % 2, i)
+            records.append(people.record(person, municipality=municipality, start_date=start, end_date=end,
+                                         end_reason="03" if i % 4 == 0 else "01"))
+            person += 1
+    assert post(api, provider, records).status_code == 200
+
+    leeuwarden = token_for("municipality", "GM0080")
+    params = {"period": str(year), "by": "municipality"}
+    region = api.get("/v1/reports/regions/friesland", params=params, headers=leeuwarden)
+    assert region.status_code == 200, region.text
+    body = region.json()
+    assert body["unit"] == {"type": "region", "id": "friesland", "name": "Friesland"}
+    dropout = {c["dimensions"].get("municipality", "region"): c for c in body["cells"] if c["indicator"] == "1"}
+    assert dropout["GM0074"]["suppressed"] and dropout["GM0074"]["denominator"] is None
+    assert not dropout["region"]["suppressed"] and dropout["region"]["denominator"] == 60  # 58, rounded
+    # 6 must not be the region minus the others: another member is withheld too
+    assert sum(dropout[m]["suppressed"] for m in ("GM0080", "GM1900", "GM0074")) >= 2
+
+    own = api.get("/v1/reports/municipalities/GM0080", params={"period": str(year)}, headers=leeuwarden).json()
+    own_total = next(c for c in own["cells"] if c["indicator"] == "1" and not c["dimensions"])
+    in_region = {k: v for k, v in dropout["GM0080"].items() if k != "dimensions"}
+    assert {k: v for k, v in own_total.items() if k != "dimensions"} == in_region
+    assert own["as_of"] == body["as_of"]
+
+    # not a member: no region report; a member still cannot read a fellow member's report
+    amsterdam = token_for("municipality", "GM0363")
+    assert_problem(api.get("/v1/reports/regions/friesland", params=params, headers=amsterdam), 404)
+    assert_problem(api.get("/v1/reports/municipalities/GM1900", params={"period": str(year)}, headers=leeuwarden),
+                   404)
+
+
 def test_a_provider_reads_only_its_own_figures(api, token_for, loaded) -> None:  # type: ignore[no-untyped-def]
     headers = token_for("provider", PROVIDERS["A"])
     own = api.get(f"/v1/reports/providers/{PROVIDERS['A']}", params={"period": str(loaded), "by": "municipality"},

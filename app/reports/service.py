@@ -409,7 +409,7 @@ def cut(
                 cell = tables.cells[key]
                 thresholds.append(cell.threshold)
                 dims = {} if key.dimension == TOTAL else {key.dimension: key.category}
-                if by == "municipality" and family.kind == "area":
+                if by == "municipality" and family.kind == "area" and key.unit != unit:  # a member's total
                     dims = {"municipality": key.unit}
                 out = ReportCellOut(dimensions=dims, indicator=indicator.id, suppressed=cell.suppressed)
                 if cell.suppressed:
