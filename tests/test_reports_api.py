@@ -190,6 +190,39 @@ def test_a_family_that_takes_long_is_prepared_in_the_background(api, token_for, 
     assert any(c["suppressed"] for c in ready.json()["cells"])
 
 
+def test_each_release_logs_how_many_cells_were_withheld_and_no_counts(api, token_for, loaded) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import logging
+
+    from app.observability import JsonFormatter
+
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(JsonFormatter().format(record))
+
+    logger = logging.getLogger("ttp.reports")
+    handler = Keep()
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        headers = token_for("municipality", "GM0363")
+        response = api.get("/v1/reports/municipalities/GM0363", params={"period": str(loaded)}, headers=headers)
+        assert response.status_code == 200
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    logged = [json.loads(line) for line in lines if "disclosure control applied" in line]
+    dropout = next(entry for entry in logged if entry["indicator"] == "1")
+    assert dropout["family"] == "municipality:GM0363" and dropout["year"] == loaded
+    figures = dropout["disclosure"]
+    assert figures["primary"] >= 1 and figures["check_ok"] is True
+    assert set(figures) >= {"cells", "secondary", "added_by_perturbation", "added_by_release_check"}
+    assert not any(key in figures for key in ("denominator", "numerator", "value"))
+
+
 def test_after_new_data_the_last_release_is_shown_until_the_new_one_is_ready(  # type: ignore[no-untyped-def]
     api, token_for, loaded, app
 ) -> None:

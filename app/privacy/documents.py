@@ -255,7 +255,13 @@ def dpia_annex(loaded: LoadedConfiguration, facts: ServiceFacts) -> Document:
                 "never as a number.",
                 "Secondary suppression: after the primary suppression, further cells are withheld so that no "
                 "suppressed cell can be recomputed from the published cells and totals, across every report "
-                "one party can obtain (margins, other breakdowns, other periods, the region).",
+                "one party can obtain (margins, other breakdowns, other periods, the region, other indicators "
+                "with the same denominators).",
+                "Release check: before any report is given out, linear programmes over everything that party "
+                "can obtain for the year confirm that every suppressed count still lies in an interval at "
+                "least as wide as its threshold, and that a reader who knows every denominator (a "
+                "municipality) cannot pin a suppressed or banded numerator to a single value; when a check "
+                "fails, more cells are withheld, never fewer.",
             ),
             _p("Per-municipality thresholds (a municipality may only raise its own):"),
             Table(("municipality", "name", "threshold"), thresholds) if thresholds

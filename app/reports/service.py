@@ -315,7 +315,9 @@ class ReportEngine:
             for group in groups
         }
         for name, protected in sorted(tables.items()):
-            log.info("disclosure control applied", extra={
+            # the release check found the chosen pattern too weak and withheld more: worth a look
+            level = logging.WARNING if protected.added_by_release_check else logging.INFO
+            log.log(level, "disclosure control applied", extra={
                 "family": family.key, "year": year, "framework": framework, "indicator": name,
                 "disclosure": protected.summary()})
         return Release(snapshot, as_of, released, seconds)
