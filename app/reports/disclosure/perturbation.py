@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from scipy.sparse import csr_array, hstack
+from scipy.sparse import csr_array, diags
 
 from app.reports.disclosure.tables import TOTAL, sort_key
 
@@ -96,15 +96,16 @@ def _equation_matrix(family: _Family) -> csr_array:
     return family.cache["matrix"]  # type: ignore[return-value]
 
 
-def _room(family: _Family, quantity: int, cell: int, along: bool = False) -> tuple[float, float]:
-    """How far a withheld quantity may move down and up from its true value.
+def _room(family: _Family, quantity: int, cell: int, along: bool = False, withheld: bool = True) -> tuple[float, float]:
+    """How far a quantity may move down and up from its true value.
 
     A denominator stays >= 1 (a withheld cell is known not to be empty) and >= its numerator;
-    moved ``along`` with it, the numerator stays >= 0 (and the complement is unchanged)."""
+    moved ``along`` with it, the numerator stays >= 0 (and the complement is unchanged). A
+    numerator stays within ``[0, d]``, or within its band where a published cell shows one."""
     d, n = int(family.d[cell]), int(family.n[cell])
     if quantity == 0:
         return float(min(n, d - 1) if along else d - max(1, n)), float(family.cap)
-    if cell in family.band:
+    if cell in family.band and not withheld:
         lo, hi = family.band[cell]
         return float(n - lo), float(hi - n)
     return float(n), float(d - n)
@@ -118,7 +119,7 @@ def verify(family: _Family, suppressed: set[int], certificate: Certificate) -> b
         unknown = cell in suppressed or (q == 1 and cell in family.band)
         if not unknown:
             return False
-        down, up = _room(family, q, cell, certificate.along)
+        down, up = _room(family, q, cell, certificate.along, cell in suppressed)
         if value < -down - _TOL or value > up + _TOL:
             return False
         vector[cell] = value
@@ -143,7 +144,13 @@ def certified_widths(
 
 
 class _Perturbations:
-    """The min-cost perturbation LP for one reader model, kept open between targets."""
+    """The min-cost perturbation LP for one reader model, kept open between targets.
+
+    Every cell has an up and a down column (``y = up - down``). Moving a published cell costs
+    its denominator per unit, a withheld one next to nothing. A published band cell's numerator
+    moves for free within its band, and beyond it through a second pair of columns at the cost
+    of withholding it.
+    """
 
     def __init__(self, family: _Family, quantity: int, suppressed: set[int], cells: list[int],
                  along: bool = False) -> None:
@@ -151,85 +158,95 @@ class _Perturbations:
         self.quantity = quantity
         self.along = along
         self.cells = cells
-        self.column = {c: k for k, c in enumerate(self.cells)}
-        size = len(self.cells)
-        matrix = _equation_matrix(family)[:, self.cells].tocsr()
-        matrix = matrix[np.flatnonzero(np.diff(matrix.indptr))]  # equations touching these cells
-        # columns: up_c for every cell, then down_c; rows: A (up - down) = 0
-        a = hstack([matrix, -matrix]).tocsc()
-        lower = np.zeros(2 * size)
-        upper = np.zeros(2 * size)
-        self.cost = np.zeros(2 * size)
-        for k, c in enumerate(self.cells):
-            down, up = _room(family, quantity, c, along)
-            upper[k], upper[size + k] = up, down
-            weight = self._weight(c, suppressed)
-            self.cost[k] = self.cost[size + k] = weight
-        self.upper = upper
+        matrix = _equation_matrix(family)[:, cells].tocsr()
+        matrix = matrix[np.flatnonzero(np.diff(matrix.indptr))].tocsc()  # equations touching these cells
+        owner: list[int] = []  # column -> position of its cell in ``cells``
+        sign: list[float] = []
+        upper: list[float] = []
+        cost: list[float] = []
+        self.main: dict[int, tuple[int, int]] = {}  # cell -> (up column, down column)
+        self.beyond: dict[int, tuple[int, int]] = {}
+        for k, c in enumerate(cells):
+            banded = quantity == 1 and c in family.band and c not in suppressed
+            down, up = _room(family, quantity, c, along, withheld=not banded)
+            weight = _FREE if c in suppressed or banded else float(family.d[c])
+            self.main[c] = (len(owner), len(owner) + 1)
+            owner += [k, k]
+            sign += [1.0, -1.0]
+            upper += [up, down]
+            cost += [weight, weight]
+            if banded:
+                full_down, full_up = _room(family, quantity, c, along)
+                self.beyond[c] = (len(owner), len(owner) + 1)
+                owner += [k, k]
+                sign += [1.0, -1.0]
+                upper += [full_up - up, full_down - down]
+                cost += [float(family.d[c])] * 2
+        self.owner = np.array(owner)
+        self.upper = np.array(upper)
+        self.cost = np.array(cost)
+        a = (matrix[:, self.owner] @ diags(np.array(sign))).tocsc()
+        columns = len(owner)
         lp = _highs_core.HighsLp()
-        lp.num_col_ = 2 * size
+        lp.num_col_ = columns
         lp.num_row_ = a.shape[0]
         lp.col_cost_ = self.cost.copy()
-        lp.col_lower_ = lower
-        lp.col_upper_ = upper.copy()
+        lp.col_lower_ = np.zeros(columns)
+        lp.col_upper_ = self.upper.copy()
         lp.row_lower_ = np.zeros(a.shape[0])
         lp.row_upper_ = np.zeros(a.shape[0])
         lp.a_matrix_.format_ = _highs_core.MatrixFormat.kColwise
-        lp.a_matrix_.num_col_ = 2 * size
+        lp.a_matrix_.num_col_ = columns
         lp.a_matrix_.num_row_ = a.shape[0]
         lp.a_matrix_.start_ = a.indptr.astype(np.int32)
         lp.a_matrix_.index_ = a.indices.astype(np.int32)
         lp.a_matrix_.value_ = a.data.astype(float)
         highs = _highs_core._Highs()
         highs.setOptionValue("output_flag", False)
-        # no presolve: each target changes two bounds, and the last optimal basis is the start
         highs.passModel(lp)
         self.highs = highs
-        self.size = size
         self.solved = 0
-
-    def _weight(self, cell: int, suppressed: set[int]) -> float:
-        if cell in suppressed or (self.quantity == 1 and cell in self.family.band):
-            return _FREE
-        return float(self.family.d[cell])
 
     def withheld(self, cells: Iterable[int]) -> None:
         """Cells now withheld move for (almost) free."""
-        indices = []
-        for c in cells:
-            k = self.column.get(c)
-            if k is not None:
-                indices += [k, self.size + k]
+        indices = [j for c in cells for pair in (self.main.get(c), self.beyond.get(c)) if pair for j in pair]
         if indices:
             idx = np.array(sorted(indices), dtype=np.int32)
             self.cost[idx] = _FREE
             self.highs.changeColsCost(len(idx), idx, self.cost[idx])
 
-    def solve(self, cell: int, shift: float) -> dict[int, float] | None:
-        """The cheapest perturbation moving ``cell`` by ``shift``; ``None`` when there is none."""
-        k = self.column[cell]
-        up, down = k, self.size + k
-        fixed = (up, shift) if shift > 0 else (down, -shift)
-        other = down if shift > 0 else up
-        if abs(shift) > self.upper[fixed[0]] + _TOL:
+    def solve(self, cell: int, shift: float) -> tuple[dict[int, float], set[int]] | None:
+        """The cheapest perturbation moving ``cell`` by ``shift`` (within what the reader knows of
+        it), and the published cells it needs withheld; ``None`` when there is none."""
+        up, down = self.main[cell]
+        fixed, other = (up, down) if shift > 0 else (down, up)
+        if abs(shift) > self.upper[fixed] + _TOL:
             return None
-        idx = np.array(sorted((up, down)), dtype=np.int32)
-        bounds = {fixed[0]: (abs(shift), abs(shift)), other: (0.0, 0.0)}
-        self.highs.changeColsBounds(
-            2, idx, np.array([bounds[i][0] for i in idx]), np.array([bounds[i][1] for i in idx])
-        )
+        changed = {fixed: abs(shift), other: 0.0}
+        for j in self.beyond.get(cell, ()):
+            changed[j] = 0.0  # the target itself keeps to what the reader knows of it
+        idx = np.array(sorted(changed), dtype=np.int32)
+        values = np.array([changed[j] for j in idx])
+        self.highs.changeColsBounds(len(idx), idx, values, values)
         self.solved += 1
         self.highs.run()
-        status = self.highs.getModelStatus()
         result = None
-        if status == _highs_core.HighsModelStatus.kOptimal:
+        if self.highs.getModelStatus() == _highs_core.HighsModelStatus.kOptimal:
             x = np.asarray(self.highs.getSolution().col_value)
-            y = x[: self.size] - x[self.size:]
-            result = {self.cells[j]: float(round(y[j], 9)) for j in np.flatnonzero(np.abs(y) > 1e-7)}
-        self.highs.changeColsBounds(
-            2, idx, np.zeros(2), np.array([self.upper[i] for i in idx])
-        )
+            moved = np.flatnonzero(x > 1e-7)
+            y = np.zeros(len(self.cells))
+            np.add.at(y, self.owner[moved], x[moved] * np.where(np.isin(moved, self._downs()), -1.0, 1.0))
+            moves = {self.cells[k]: float(round(y[k], 9)) for k in np.flatnonzero(np.abs(y) > 1e-7)}
+            needs = {self.cells[self.owner[j]] for j in moved if self.cost[j] > _FREE}
+            result = (moves, needs)
+        self.highs.changeColsBounds(len(idx), idx, np.zeros(len(idx)), self.upper[idx])
         return result
+
+    def _downs(self) -> np.ndarray:
+        if not hasattr(self, "_down_columns"):
+            pairs = [*self.main.values(), *self.beyond.values()]
+            self._down_columns = np.array(sorted(d for _, d in pairs))
+        return self._down_columns
 
 
 def secure(
@@ -274,25 +291,26 @@ def secure(
             low, high = shown.get(target, (float(truth[target]),) * 2)
             if high - low >= required - _TOL:
                 continue
-            moves = None
+            found = None
             for along in ([common, not common] if quantity == 0 else [False]):
-                down, up = _room(family, quantity, target, along)
+                down, up = _room(family, quantity, target, along, withheld=target in withheld)
                 attempts = [float(required)] if up >= required else []
                 if down >= required:
                     attempts.append(-float(required))
                 # from the smallest scope to the whole family (see _Scopes)
                 for scope in scopes.of(target):
                     for shift in attempts:
-                        moves = programme(quantity, along, scope).solve(target, shift)
-                        if moves is not None:
+                        found = programme(quantity, along, scope).solve(target, shift)
+                        if found is not None:
                             break
-                    if moves is not None:
+                    if found is not None:
                         break
-                if moves is not None:
+                if found is not None:
                     break
-            if moves is None:
+            if found is None:
                 continue
-            new = {c for c in moves if c not in withheld and not (quantity == 1 and c in family.band)}
+            moves, needs = found
+            new = needs - withheld
             if new:
                 withheld |= new
                 added |= new
@@ -323,7 +341,8 @@ class _Scopes:
        are small);
     4. the whole family.
 
-    A total starts at 3; a region's cells, and keys of another shape, go straight to 4.
+    For a region's cell, the units of 1 are the region and the members whose cells add up to
+    it. A total starts at 3; keys of another shape go straight to 4.
     """
 
     FELLOWS = 3
@@ -355,9 +374,10 @@ class _Scopes:
                 if region is not None and member is not None and member != region:
                     regions[member].add(region)
                     members[region].add(member)
+        self._members = members
         self._local: dict[Hashable, tuple[Hashable, ...]] = {}
         for unit in sorted({u for (_, u) in units}, key=sort_key):
-            if unit in members:  # a region: its cells are sums of all its members
+            if unit in members:  # a region: its scope depends on the cell (see of())
                 continue
             fellows = sorted(
                 {m for r in regions.get(unit, ()) for m in members[r]} - {unit},
@@ -367,7 +387,14 @@ class _Scopes:
 
     def of(self, cell: int) -> list[Hashable]:
         key = self.family.keys[cell]
-        local = self._local.get(_unit(key))
+        unit = _unit(key)
+        if unit in self._members:  # a region's cell: the region and the members that add up to it
+            index, d = self.family.index, self.family.d
+            adding = [m for m in self._members[unit]
+                      if (other := _with_unit(key, m)) in index and d[index[other]] > 0]
+            local = tuple(sorted({unit, *adding}, key=sort_key))
+        else:
+            local = self._local.get(unit)
         dimension = _slice(key)
         scopes: list[Hashable] = []
         if dimension is not None:
@@ -383,6 +410,10 @@ class _Scopes:
 
 #: a scope over every breakdown (and the totals) of some units
 ALL = "*all*"
+
+
+def _with_unit(key: Hashable, unit: Hashable) -> Hashable:
+    return key._replace(unit=unit) if hasattr(key, "_replace") else (unit, *key[1:])  # type: ignore[index]
 
 
 def _unit(key: Hashable) -> Hashable:
