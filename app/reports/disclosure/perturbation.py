@@ -250,16 +250,25 @@ class _Perturbations:
 
 
 def secure(
-    family: _Family, suppressed: set[int], order: list[int]
+    family: _Family, suppressed: set[int], order: list[int], known: Iterable[Certificate] = ()
 ) -> tuple[set[int], list[Certificate], int]:
     """Withhold more cells until every target has a perturbation of its required width.
 
-    ``order``: the targets' cells in processing order. Returns the cells added, the
+    ``order``: the targets' cells in processing order. ``known``: certificates from an earlier
+    run (another indicator with the same denominators, or this one with fewer cells withheld);
+    those that verify here are kept and spare their targets an LP. Returns the cells added, the
     certificates, and the number of LPs solved. Targets for which no perturbation exists (or
     without HiGHS) are left to the release check's own escalation.
     """
     added: set[int] = set()
-    certificates: list[Certificate] = []
+    certificates = [c for c in known if verify(family, suppressed, c)]
+    shown_by_quantity: dict[int, dict[int, tuple[float, float]]] = {0: {}, 1: {}}
+    for certificate in certificates:
+        truth = family.d if certificate.quantity == 0 else family.n
+        reached = shown_by_quantity[certificate.quantity]
+        for c, value in zip(certificate.cells, certificate.shift, strict=True):
+            lo, hi = reached.get(c, (float(truth[c]),) * 2)
+            reached[c] = (min(lo, truth[c] + value), max(hi, truth[c] + value))
     if _highs_core is None:  # pragma: no cover
         return added, certificates, 0
     withheld = set(suppressed)
@@ -284,7 +293,7 @@ def secure(
     for quantity, reader, targets in plans:
         if not targets:
             continue
-        shown: dict[int, tuple[float, float]] = {}
+        shown = shown_by_quantity[quantity]
         truth = family.d if quantity == 0 else family.n
         for target in targets:
             required = family.required_denominator(target) if quantity == 0 else family.required_numerator(target)
@@ -336,13 +345,13 @@ class _Scopes:
     1. its breakdown in its own unit, the regions it belongs to and the largest fellow members
        of those regions (a cycle through another member's cells is the usual way round a
        published region cell);
-    2. its breakdown in every unit;
-    3. every cell of the units of 1 (totals move too: the only way when the breakdown's cells
+    2. every cell of the units of 1 (totals move too: the only way when the breakdown's cells
        are small);
+    3. its breakdown in every unit;
     4. the whole family.
 
     For a region's cell, the units of 1 are the region and the members whose cells add up to
-    it. A total starts at 3; keys of another shape go straight to 4.
+    it. A total starts at 2; keys of another shape go straight to 4.
     """
 
     FELLOWS = 3
@@ -398,8 +407,9 @@ class _Scopes:
         dimension = _slice(key)
         scopes: list[Hashable] = []
         if dimension is not None:
-            scopes += ([(dimension, local)] if local else []) + [(dimension,)]
-        return scopes + ([(ALL, local)] if local else []) + [None]
+            scopes += [(dimension, local)] if local else []
+        scopes += [(ALL, local)] if local else []
+        return scopes + ([(dimension,)] if dimension is not None else []) + [None]
 
     def cells(self, scope: Hashable) -> list[int]:
         if scope not in self._cells:

@@ -20,7 +20,7 @@ from app.reports.disclosure.intervals import (
     propagate_bounds,
     propagation_failures,
 )
-from app.reports.disclosure.perturbation import secure
+from app.reports.disclosure.perturbation import Certificate, secure
 from app.reports.disclosure.policy import SuppressionPolicy
 from app.reports.disclosure.presentation import Band, make_band, round_count, share
 from app.reports.disclosure.suppression import derivable, inner_vectors, publication_order, secondary_suppressed
@@ -64,6 +64,7 @@ class ProtectedTables:
     check: ReleaseCheck
     iterations: int
     seconds: float
+    certificates: tuple[Certificate, ...] = ()
 
     @property
     def suppressed(self) -> frozenset[Hashable]:
@@ -216,6 +217,7 @@ def protect(
     *,
     also_suppress: Collection[Hashable] = (),
     exact_check: bool = False,
+    hints: Collection[Certificate] = (),
 ) -> ProtectedTables:
     """Protect a family: decide per cell what may be shown.
 
@@ -235,7 +237,8 @@ def protect(
     5. shown values for published cells (rounding, share, band; see :mod:`.presentation`).
 
     ``also_suppress`` withholds extra cells (e.g. to share one pattern between indicators with
-    the same denominator, see :func:`protect_shared_denominator`). Deterministic: the result
+    the same denominator, see :func:`protect_shared_denominator`). ``hints``: certificates of an
+    earlier run over the same cells; each is verified here before it is used. Deterministic: the result
     depends only on the content of the input, never on the order of dicts or sets.
     """
     started = time.perf_counter()
@@ -250,7 +253,7 @@ def protect(
     vectors = inner_vectors(linked)
     rank = {i: r for r, i in enumerate(publication_order(linked, vectors))}
     suppressed = {family.index[k] for k in (*primary, *also_suppress)}
-    added, certificates, _ = secure(family, suppressed, _target_order(keys))
+    added, certificates, _ = secure(family, suppressed, _target_order(keys), hints)
     suppressed |= added
     added_by_perturbation = tuple(sorted((keys[i] for i in added), key=sort_key))
     # exact non-derivability over the base cells (structural zeros included), which the
@@ -314,6 +317,7 @@ def protect(
         check=check,
         iterations=iterations,
         seconds=time.perf_counter() - started,
+        certificates=tuple(certificates),
     )
 
 
@@ -346,7 +350,8 @@ def protect_shared_denominator(
         for name in names:
             if name in results and results[name].suppressed == union:
                 continue  # already withholds exactly the common pattern
-            results[name] = protect(families[name], policy, thresholds, also_suppress=union)
+            hints = [c for result in results.values() for c in result.certificates]
+            results[name] = protect(families[name], policy, thresholds, also_suppress=union, hints=hints)
             union = union | results[name].suppressed
         if all(results[name].suppressed == union for name in names):
             return results
