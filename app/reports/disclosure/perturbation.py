@@ -183,9 +183,10 @@ class _Perturbations:
                 upper += [full_up - up, full_down - down]
                 cost += [float(family.d[c])] * 2
         self.owner = np.array(owner)
+        self.sign = np.array(sign)
         self.upper = np.array(upper)
         self.cost = np.array(cost)
-        a = (matrix[:, self.owner] @ diags(np.array(sign))).tocsc()
+        a = (matrix[:, self.owner] @ diags(self.sign)).tocsc()
         columns = len(owner)
         lp = _highs_core.HighsLp()
         lp.num_col_ = columns
@@ -235,18 +236,12 @@ class _Perturbations:
             x = np.asarray(self.highs.getSolution().col_value)
             moved = np.flatnonzero(x > 1e-7)
             y = np.zeros(len(self.cells))
-            np.add.at(y, self.owner[moved], x[moved] * np.where(np.isin(moved, self._downs()), -1.0, 1.0))
+            np.add.at(y, self.owner[moved], x[moved] * self.sign[moved])
             moves = {self.cells[k]: float(round(y[k], 9)) for k in np.flatnonzero(np.abs(y) > 1e-7)}
             needs = {self.cells[self.owner[j]] for j in moved if self.cost[j] > _FREE}
             result = (moves, needs)
         self.highs.changeColsBounds(len(idx), idx, np.zeros(len(idx)), self.upper[idx])
         return result
-
-    def _downs(self) -> np.ndarray:
-        if not hasattr(self, "_down_columns"):
-            pairs = [*self.main.values(), *self.beyond.values()]
-            self._down_columns = np.array(sorted(d for _, d in pairs))
-        return self._down_columns
 
 
 def secure(
