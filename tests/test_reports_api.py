@@ -335,6 +335,138 @@ def test_no_suppressed_cell_can_be_narrowed_from_everything_the_party_can_pull( 
         assert width >= needed, f"suppressed cell {key} can be narrowed to [{low.fun:.1f}, {-high.fun:.1f}]"
 
 
+FRIESLAND_PLAN = {  # municipality -> [(provider, ended trajectories)]
+    "GM0080": [("A", 20), ("B", 11)],  # Leeuwarden, the reader
+    "GM1900": [("A", 22)],
+    "GM0074": [("B", 6)],
+    "GM0059": [("A", 8), ("B", 5)],
+}
+
+
+def test_a_region_member_cannot_narrow_any_suppressed_cell_from_everything_it_can_pull(  # type: ignore[no-untyped-def]
+    api, token_for, year
+) -> None:
+    """Leeuwarden pulls every Friesland region report (every period, every breakdown, and by
+    municipality) and every report of its own, then bounds each withheld count by linear
+    programming over what it knows: breakdowns add up to totals, quarters to half-years to the
+    year, the region is Leeuwarden plus the other members (their breakdowns unknown, only their
+    totals published), and shown counts are rounded. No primary cell may come out narrower than
+    its threshold, and no withheld cell may be pinned down."""
+    import numpy as np
+    from scipy.optimize import linprog
+
+    truth: dict[tuple[str, str, str, str], int] = {}  # (unit, period, dimension, category) -> ended
+    person = 3000
+    for name in ("A", "B"):
+        provider = token_for("provider", PROVIDERS[name])
+        people = Population(api, provider)
+        records = []
+        for municipality, plan in FRIESLAND_PLAN.items():
+            count = dict(plan).get(name, 0)
+            for i in range(count):
+                quarter = 1 + i % 2
+                start, end = _quarter_dates(year, quarter, i)
+                hulpvorm = "02" if i % 3 else "03"
+                records.append(people.record(person, municipality=municipality, start_date=start, end_date=end,
+                                             end_reason="03" if i % 4 == 0 else "01", hulpvorm=hulpvorm))
+                person += 1
+                lines = [("total", ""), ("provider", PROVIDERS[name]), ("hulpvorm", hulpvorm)]
+                for unit in {municipality, "friesland"}:
+                    for period in (str(year), f"{year}-H1", f"{year}-Q{quarter}"):
+                        for dim, category in lines:
+                            key = (unit, period, dim, category)
+                            truth[key] = truth.get(key, 0) + 1
+                if municipality != "GM0080":
+                    for period in (str(year), f"{year}-H1", f"{year}-Q{quarter}"):
+                        truth[("rest", period, "total", "")] = truth.get(("rest", period, "total", ""), 0) + 1
+        if records:
+            assert post(api, provider, records).status_code == 200
+
+    headers = token_for("municipality", "GM0080")
+    periods = [str(year), f"{year}-H1", f"{year}-H2", *(f"{year}-Q{q}" for q in range(1, 5))]
+    dims = ["provider", "hulpvorm", "product_category", "age_band", "sex"]
+    published: dict[tuple[str, str, str, str], int | None] = {}
+    rounding = 0
+    for unit, path, extra in (("friesland", "/v1/reports/regions/friesland", ["municipality"]),
+                              ("GM0080", "/v1/reports/municipalities/GM0080", [])):
+        for period in periods:
+            for by in [None, *dims, *extra]:
+                response = api.get(path, params={"period": period, **({"by": by} if by else {})}, headers=headers)
+                assert response.status_code == 200, response.text
+                report = response.json()
+                rounding = report["rounding_base"]
+                for cell in report["cells"]:
+                    if cell["indicator"] != "1":
+                        continue
+                    dim, category = next(iter(cell["dimensions"].items()), ("total", ""))
+                    key = (category, period, "total", "") if dim == "municipality" else (unit, period, dim, category)
+                    value = None if cell["suppressed"] else cell["denominator"]
+                    assert published.get(key, value) == value, f"{key} differs between reports"
+                    published[key] = value
+    withheld = [k for k, v in published.items() if v is None]
+    assert any(0 < truth.get(k, 0) < 10 for k in withheld), "a cell below the threshold must be withheld"
+
+    # the reader's unknowns: everything published or withheld, and the rest of the region
+    # (the other members together) per period, dimension and category
+    lines = {(k[2], k[3]) for k in published if k[0] in ("friesland", "GM0080")}
+    variables = set(published)
+    variables |= {("rest", p, d, c) for p in periods for d, c in lines}
+    index = {k: i for i, k in enumerate(sorted(variables))}
+    rows: list[dict[int, float]] = []
+
+    def relation(total, parts) -> None:  # type: ignore[no-untyped-def]
+        if total in index and all(p in index for p in parts):
+            row = {index[total]: -1.0}
+            for p in parts:
+                row[index[p]] = row.get(index[p], 0.0) + 1.0
+            rows.append(row)
+
+    for unit in ("friesland", "GM0080", "rest"):
+        for period in periods:
+            for dim in dims:
+                relation((unit, period, "total", ""),
+                         [k for k in index if k[:3] == (unit, period, dim)])
+        for dim, category in lines:
+            for whole, parts in ((str(year), [f"{year}-H1", f"{year}-H2"]),
+                                 (f"{year}-H1", [f"{year}-Q1", f"{year}-Q2"]),
+                                 (f"{year}-H2", [f"{year}-Q3", f"{year}-Q4"])):
+                relation((unit, whole, dim, category), [(unit, p, dim, category) for p in parts])
+    members = [m for m in FRIESLAND_PLAN if m != "GM0080"]
+    for period in periods:
+        for dim, category in lines:
+            relation(("friesland", period, dim, category),
+                     [("GM0080", period, dim, category), ("rest", period, dim, category)])
+        relation(("rest", period, "total", ""), [(m, period, "total", "") for m in members])
+    for member in members:
+        for whole, parts in ((str(year), [f"{year}-H1", f"{year}-H2"]), (f"{year}-H1", [f"{year}-Q1", f"{year}-Q2"]),
+                             (f"{year}-H2", [f"{year}-Q3", f"{year}-Q4"])):
+            relation((member, whole, "total", ""), [(member, p, "total", "") for p in parts])
+    a_eq = np.zeros((len(rows), len(index)))
+    for r, row in enumerate(rows):
+        for column, value in row.items():
+            a_eq[r, column] = value
+    half = rounding // 2
+    bounds = []
+    for key in sorted(index):
+        value = published.get(key)
+        if value is not None:
+            bounds.append((max(0, value - half), value + half))
+        else:  # withheld (known not to be empty) or the unpublished rest of the region
+            bounds.append((1 if key in published else 0, None))
+    checked = 0
+    for key in withheld:
+        c = np.zeros(len(index))
+        c[index[key]] = 1
+        low = linprog(c, A_eq=a_eq, b_eq=np.zeros(len(rows)), bounds=bounds, method="highs")
+        high = linprog(-c, A_eq=a_eq, b_eq=np.zeros(len(rows)), bounds=bounds, method="highs")
+        assert low.status == 0, key
+        width = (-high.fun if high.status == 0 else float("inf")) - low.fun
+        needed = 10 if 0 < truth.get(key, 0) < 10 else 1
+        assert width >= needed, f"withheld cell {key} can be narrowed to [{low.fun:.1f}, {-high.fun:.1f}]"
+        checked += 1
+    assert checked >= 2
+
+
 def _true_amsterdam_denominators(year: str) -> dict[tuple[str, str, str], int]:
     """The ended trajectories per report cell in Amsterdam, as the `loaded` fixture made them."""
     truth: dict[tuple[str, str, str], int] = {}
