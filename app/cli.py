@@ -65,6 +65,7 @@ def _first_run(settings: Settings) -> None:
             for key, org_type, org_id, name in (
                 ("admin", "admin", settings.ttp_id, "First admin (development)"),
                 ("municipality", "municipality", "GM0363", "Demo: Amsterdam analyst"),
+                ("region_member", "municipality", "GM0080", "Demo: Leeuwarden analyst (Friesland agreed)"),
                 ("privacy_officer", "privacy_officer", settings.ttp_id, "Demo: privacy officer"),
             ):
                 client = clients.create_client(
@@ -80,8 +81,8 @@ def _first_run(settings: Settings) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump(made, handle, indent=2)
-        typer.echo(f"Made clients (admin, municipality GM0363, privacy officer); credentials in {path} (mode 0600).",
-                   err=True)
+        typer.echo(f"Made clients (admin, municipality GM0363, region member GM0080, privacy officer); "
+                   f"credentials in {path} (mode 0600).", err=True)
     finally:
         runtime.close()
 

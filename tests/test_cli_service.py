@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -69,6 +70,25 @@ def test_serve_then_client_token_and_authenticated_call(server: str, environment
     admin = httpx.post(f"{server}/v1/oauth/token", data={"grant_type": "client_credentials"},
                        auth=(made["admin"]["client_id"], made["admin"]["client_secret"]))
     assert admin.status_code == 200
+
+    # the README's report examples: Amsterdam's own report, and Friesland's as Leeuwarden reads it
+    # (the region is protected as a whole on first request: it may answer 503 with Retry-After
+    # at first, then the report)
+    year = str(date.today().year - 1)
+    for who, path in (("municipality", f"/v1/reports/municipalities/GM0363?period={year}&by=provider"),
+                      ("region_member", f"/v1/reports/regions/friesland?period={year}&by=municipality")):
+        token = httpx.post(f"{server}/v1/oauth/token", data={"grant_type": "client_credentials"},
+                           auth=(made[who]["client_id"], made[who]["client_secret"])).json()["access_token"]
+        deadline = time.time() + 180
+        while True:
+            report = httpx.get(f"{server}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=60)
+            if report.status_code != 503 or time.time() > deadline:
+                break
+            assert int(report.headers["retry-after"]) > 0
+            time.sleep(2)
+        assert report.status_code == 200, report.text
+        cells = report.json()["cells"]
+        assert any(c["suppressed"] for c in cells) and any(not c["suppressed"] for c in cells)
 
     made = ttp(environment, "clients", "add", "--org-type", "privacy_officer", "--org-id", "TTP",
                "--name", "FG", "--json")

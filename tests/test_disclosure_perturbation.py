@@ -156,3 +156,20 @@ def test_when_everyone_had_the_outcome_denominators_move_with_their_numerators()
     result = protect(linked, SuppressionPolicy(), {})
     assert not result.cells[("GM1", "T")].suppressed
     assert release_check(linked, result.suppressed, SuppressionPolicy(), {}).ok
+
+
+def test_a_region_of_small_members_keeps_its_total():
+    # twenty members of 3 to 6 each: every member's total is withheld, but the region's total
+    # need not be: the members' cells give each other room, and the perturbations must find it
+    # rather than give up the region's headline figure.
+    base = {}
+    members = [f"GM{m:02d}" for m in range(20)]
+    for m, member in enumerate(members):
+        size = 3 + m % 4
+        base[(member, "2025-Q1", "P1")] = (size - size // 2, 1)
+        base[(member, "2025-Q2", "P1")] = (size // 2, 0)
+    linked = build_linked_tables(base, ["provider"], regions={"R": members})
+    result = protect(linked, SuppressionPolicy(), {})
+    assert all(result.cells[CellKey(member, "2025")].suppressed for member in members)
+    assert not result.cells[CellKey("R", "2025")].suppressed
+    assert release_check(linked, result.suppressed, SuppressionPolicy(), {}).ok
