@@ -368,8 +368,9 @@ class _Scopes:
     """Smaller parts of a family to look for a perturbation in first.
 
     A perturbation of a part, with every cell outside it held still, is a perturbation of the
-    whole family, so a small LP that finds one is as good a certificate as the large one; it may
-    only be a little more expensive than the family's best. For a cell of a breakdown (a
+    whole family, so a small LP that finds one is as good a certificate as the large one. It
+    may withhold more than the family's best would (see :func:`_cheapest` for when the whole
+    family is solved as well). For a cell of a breakdown (a
     :class:`~.tables.CellKey` with a dimension), in order:
 
     1. its breakdown in its own unit, the regions it belongs to and the largest fellow members
