@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
@@ -19,6 +19,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from app.audit import checkpoint as signing
 
 
 class Base(DeclarativeBase):
@@ -76,6 +78,32 @@ class AuditEntry(Base):
     source: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict | None] = mapped_column(JSON)
     leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False)
+
+
+class AuditCheckpoint(Base):
+    """A signed checkpoint the service made: the log had ``size`` entries with root ``root_hash``.
+    Append-only like the log; the signed form is :class:`app.audit.checkpoint.Checkpoint`."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False, index=True)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False)
+    timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    key_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64), nullable=False)
+
+    def as_checkpoint(self) -> signing.Checkpoint:
+        stamp = self.timestamp
+        if stamp.tzinfo is None:  # SQLite returns naive datetimes; they were written as UTC.
+            stamp = stamp.replace(tzinfo=UTC)
+        return signing.Checkpoint(
+            size=int(self.size),
+            root_hash=bytes(self.root_hash),
+            timestamp=stamp.astimezone(UTC),
+            key_id=self.key_id,
+            signature=bytes(self.signature),
+        )
 
 
 class ConsentRecord(Base):

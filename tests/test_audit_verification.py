@@ -18,7 +18,7 @@ from app.audit.events import AuditDetailError, record_key_event, start_detail
 from app.audit.log import canonical_bytes, entry_values
 from app.audit.merkle import leaf_hash
 from app.audit.verification import verify_log
-from app.models import AuditEntry
+from app.models import AuditCheckpoint, AuditEntry
 
 ENTRIES = AuditEntry.__table__
 
@@ -115,7 +115,7 @@ def test_checkpoint_command_prints_json_and_reuses_an_unchanged_head(api, app, c
     second = ttp_audit(cli_env, "checkpoint")
     assert json.loads(first.stdout) == json.loads(second.stdout)  # the log did not grow: same checkpoint
     with app.state.runtime.sessions() as session:
-        assert session.execute(select(func.count()).select_from(checkpoints.AuditCheckpoint)).scalar_one() == 1
+        assert session.execute(select(func.count()).select_from(AuditCheckpoint)).scalar_one() == 1
 
 
 def test_empty_log_verifies(app) -> None:  # type: ignore[no-untyped-def]
@@ -274,7 +274,7 @@ def test_checkpoint_loop_signs_while_the_log_grows_and_survives_a_failure(api, a
 
     def stored() -> list[int]:
         with runtime.sessions() as session:
-            return list(session.execute(select(checkpoints.AuditCheckpoint.size)).scalars())
+            return list(session.execute(select(AuditCheckpoint.size)).scalars())
 
     async def run() -> list[int]:
         async with checkpoints.scheduled_checkpoints(runtime, 0.02):

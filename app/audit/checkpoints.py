@@ -32,20 +32,19 @@ import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import anyio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import BigInteger, DateTime, Engine, Integer, LargeBinary, String, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from app import db
 from app.audit import checkpoint as signing
 from app.audit.merkle import MerkleTree
 from app.crypto.keyring import Keyring
-from app.models import AuditEntry, Base
+from app.models import AuditCheckpoint, AuditEntry
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -57,31 +56,6 @@ CHECKPOINT_INTERVAL_SECONDS = 300
 
 #: Leaves read from the database per round trip while extending the tree.
 _BATCH = 5000
-
-
-class AuditCheckpoint(Base):
-    """A signed checkpoint the service made: the log had ``size`` entries with root ``root_hash``."""
-
-    __tablename__ = "audit_checkpoints"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    size: Mapped[int] = mapped_column(BigInteger, nullable=False, index=True)
-    root_hash: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False)
-    timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    key_id: Mapped[str] = mapped_column(String(64), nullable=False)
-    signature: Mapped[bytes] = mapped_column(LargeBinary(64), nullable=False)
-
-    def as_checkpoint(self) -> signing.Checkpoint:
-        stamp = self.timestamp
-        if stamp.tzinfo is None:  # SQLite returns naive datetimes; they were written as UTC.
-            stamp = stamp.replace(tzinfo=UTC)
-        return signing.Checkpoint(
-            size=int(self.size),
-            root_hash=bytes(self.root_hash),
-            timestamp=stamp.astimezone(UTC),
-            key_id=self.key_id,
-            signature=bytes(self.signature),
-        )
 
 
 # ---- the tree, cached per process ---------------------------------------------------------------

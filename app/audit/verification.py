@@ -37,11 +37,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit import checkpoint as signing
-from app.audit.checkpoints import AuditCheckpoint
 from app.audit.log import canonical_bytes
 from app.audit.merkle import EMPTY_ROOT, leaf_hash, node_hash
 from app.crypto.keyring import Keyring, KeyringError
-from app.models import AuditEntry
+from app.models import AuditCheckpoint, AuditEntry
 
 #: How far after a changed entry to look for the entry it was moved from.
 MOVE_WINDOW = 1000
