@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from app import maintenance, operations, problems
 from app.audit import router as audit_router
-from app.audit.checkpoints import scheduled_checkpoints
+from app.audit.checkpoint_store import scheduled_checkpoints
 from app.auth import router as auth_router
 from app.consents import router as consents_router
 from app.middleware import RequestContextMiddleware

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from app.audit import checkpoint as signing
+from app.audit import checkpoint_format as signing
 
 
 class Base(DeclarativeBase):
@@ -82,7 +82,7 @@ class AuditEntry(Base):
 
 class AuditCheckpoint(Base):
     """A signed checkpoint the service made: the log had ``size`` entries with root ``root_hash``.
-    Append-only like the log; the signed form is :class:`app.audit.checkpoint.Checkpoint`."""
+    Append-only like the log; the signed form is :class:`app.audit.checkpoint_format.Checkpoint`."""
 
     __tablename__ = "audit_checkpoints"
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select, text, update
 from typer.testing import CliRunner
 
-from app.audit import checkpoints
+from app.audit import checkpoint_store
 from app.audit.commands import audit_cli
 from app.audit.events import AuditDetailError, record_key_event, start_detail
 from app.audit.log import canonical_bytes, entry_values
@@ -261,7 +261,7 @@ def test_entry_problems_come_before_a_cut(api, app, officer, cli_env, tmp_path) 
 def test_checkpoint_loop_signs_while_the_log_grows_and_survives_a_failure(api, app, officer, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     runtime = app.state.runtime
     fill(api, officer, 2)
-    real = checkpoints.scheduled_checkpoint
+    real = checkpoint_store.scheduled_checkpoint
     calls = {"n": 0}
 
     def flaky(rt):  # type: ignore[no-untyped-def]
@@ -270,14 +270,14 @@ def test_checkpoint_loop_signs_while_the_log_grows_and_survives_a_failure(api, a
             raise RuntimeError("database briefly unavailable")
         return real(rt)
 
-    monkeypatch.setattr(checkpoints, "scheduled_checkpoint", flaky)
+    monkeypatch.setattr(checkpoint_store, "scheduled_checkpoint", flaky)
 
     def stored() -> list[int]:
         with runtime.sessions() as session:
             return list(session.execute(select(AuditCheckpoint.size)).scalars())
 
     async def run() -> list[int]:
-        async with checkpoints.scheduled_checkpoints(runtime, 0.02):
+        async with checkpoint_store.scheduled_checkpoints(runtime, 0.02):
             for _ in range(500):
                 await asyncio.sleep(0.02)
                 if calls["n"] >= 4:
@@ -293,18 +293,18 @@ def test_checkpoint_loop_signs_while_the_log_grows_and_survives_a_failure(api, a
 def test_tree_cache_extends_and_rebuilds_when_the_log_changes_under_it(api, app, officer) -> None:  # type: ignore[no-untyped-def]
     runtime = app.state.runtime
     with runtime.sessions() as session:
-        tree = checkpoints.current_tree(session)
+        tree = checkpoint_store.current_tree(session)
     before = tree.size
     fill(api, officer, 3)
     with runtime.sessions() as session:
-        again = checkpoints.current_tree(session)
+        again = checkpoint_store.current_tree(session)
         stored = [bytes(h) for h in session.execute(select(AuditEntry.leaf_hash).order_by(AuditEntry.seq)).scalars()]
     assert again is tree and again.size == before + 3  # extended, not rebuilt
     assert again.root() == verify(app).root_hash
     drop_append_only(runtime.engine)
     execute(app, "UPDATE audit_entries SET leaf_hash = :h WHERE seq = :s", h=b"\x01" * 32, s=len(stored))
     with runtime.sessions() as session:
-        rebuilt = checkpoints.current_tree(session)
+        rebuilt = checkpoint_store.current_tree(session)
     assert rebuilt is not tree and rebuilt.leaf(len(stored) - 1) == b"\x01" * 32
 
 

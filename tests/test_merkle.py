@@ -1,4 +1,4 @@
-"""Tests for app.audit.merkle (RFC 9162 2.1) and app.audit.checkpoint (signed tree heads).
+"""Tests for app.audit.merkle (RFC 9162 2.1) and app.audit.checkpoint_format (signed tree heads).
 
 The Merkle code is checked against an independent, deliberately naive implementation of the
 RFC 9162 recursive definitions (MTH, PATH, PROOF/SUBPROOF with list slicing) written below, and
@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.audit import checkpoint as ckpt
+from app.audit import checkpoint_format as ckpt
 from app.audit import merkle
 
 # ---------------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ def load_saved_checkpoint(path: Path) -> tuple[Any, Ed25519PublicKey | None]:
     import base64
     import binascii
 
-    from app.audit import checkpoint as signing
+    from app.audit import checkpoint_format as signing
 
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -95,14 +95,14 @@ def checkpoint(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Save the checkpoint JSON to this file")] = None,
 ) -> None:
     """Sign a checkpoint of the log as it is now and print it (or save it) as JSON."""
-    from app.audit import checkpoints
+    from app.audit import checkpoint_store
 
     runtime = _runtime()
     try:
         with db.session_scope(runtime.sessions) as session:
-            made = checkpoints.make_checkpoint(session, runtime.keyring)
+            made = checkpoint_store.make_checkpoint(session, runtime.keyring)
             cp = made.record.as_checkpoint()
-        document = checkpoints.checkpoint_document(cp, checkpoints.public_key(runtime.keyring, cp.key_id))
+        document = checkpoint_store.checkpoint_document(cp, checkpoint_store.public_key(runtime.keyring, cp.key_id))
     finally:
         runtime.close()
     text = json.dumps(document, indent=2) + "\n"

@@ -21,7 +21,7 @@ Edge cases the RFC leaves undefined (it only defines proofs for 0 <= index < siz
 As in RFC 9162, a proof authenticates a (size, root) pair only as a pair: the verifiers trust the
 size they are given (e.g. the proof for leaf 0 of a 4-leaf tree also "verifies" as leaf 0 of a
 3-leaf tree *with the 4-leaf root*). Always take size and root together from a verified signed
-checkpoint (``app.audit.checkpoint``), never the size from one source and the root from another.
+checkpoint (``app.audit.checkpoint_format``), never the size from one source and the root from another.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.audit import checkpoint as signing
+from app.audit import checkpoint_format as signing
 from app.audit.log import canonical_bytes
 from app.audit.merkle import EMPTY_ROOT, leaf_hash, node_hash
 from app.crypto.keyring import Keyring, KeyringError

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from app.audit.checkpoints import CHECKPOINT_INTERVAL_SECONDS
+from app.audit.checkpoint_store import CHECKPOINT_INTERVAL_SECONDS
 from app.auth.clients import ALLOWED_SCOPES, OrgType
 from app.privacy.configuration import LEGAL_BASES, MINIMUM_CELL_SIZE_FLOOR, LoadedConfiguration, Party
 from pseudonymisation.stage1 import STAGE1_CONTEXT

@@ -1,11 +1,13 @@
-"""Signed checkpoints of the audit log: storage, the Merkle tree they sign, and their schedule.
+"""The service's checkpoints of the audit log: the Merkle tree they sign, making and storing them,
+and their schedule.
 
-A checkpoint (``app.audit.checkpoint``) signs the size and RFC 9162 root of the log. The service
-makes one every :data:`CHECKPOINT_INTERVAL_SECONDS` (:func:`checkpoint_loop`), and one on demand
-whenever a privacy officer asks for the head of the log (``GET /v1/audit/checkpoint``) or runs
-``ttp audit checkpoint``, provided the log grew since the last one. Every checkpoint is stored in
-``audit_checkpoints`` (append-only like the log itself), so that ``ttp audit verify`` can later
-check the whole log against every head the service ever signed.
+A checkpoint (its format, signature and JSON form: ``app.audit.checkpoint_format``) signs the size
+and RFC 9162 root of the log. The service makes one every :data:`CHECKPOINT_INTERVAL_SECONDS`
+(:func:`checkpoint_loop`), and one on demand whenever a privacy officer asks for the head of the
+log (``GET /v1/audit/checkpoint``) or runs ``ttp audit checkpoint``, provided the log grew since
+the last one. Every checkpoint is stored in ``audit_checkpoints`` (append-only like the log
+itself), so that ``ttp audit verify`` can later check the whole log against every head the
+service ever signed.
 
 The tree
 --------
@@ -41,7 +43,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from app import db
-from app.audit import checkpoint as signing
+from app.audit import checkpoint_format as signing
 from app.audit.merkle import MerkleTree
 from app.crypto.keyring import Keyring
 from app.models import AuditCheckpoint, AuditEntry
@@ -170,7 +172,7 @@ def public_key(keyring: Keyring, key_id: str) -> Ed25519PublicKey:
 
 
 def checkpoint_document(cp: signing.Checkpoint, key: Ed25519PublicKey) -> dict[str, Any]:
-    """The checkpoint as JSON for an officer to keep: the ``app.audit.checkpoint`` JSON form plus
+    """The checkpoint as JSON for an officer to keep: the ``app.audit.checkpoint_format`` JSON form plus
     the public key (raw 32 bytes in base64, and PEM) and the exact text that is signed."""
     document = signing.to_json(cp)
     document["public_key"] = base64.b64encode(key.public_bytes(Encoding.Raw, PublicFormat.Raw)).decode("ascii")

@@ -1,6 +1,8 @@
-"""Signed tree heads ("checkpoints") for the audit log.
+"""The checkpoint format: signed tree heads ("checkpoints") of the audit log, and how they are
+signed, verified and written as JSON.
 
-Pure module: stdlib + ``cryptography`` only.
+Pure module: stdlib + ``cryptography`` only. Making, storing and scheduling checkpoints is
+``app.audit.checkpoint_store``.
 
 Signed payload
 --------------
