@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.audit import log as audit_log
 from app.audit.context import AuditContext
-from app.problems import PROBLEM_JSON, problem_type
+from app.problems import PROBLEM_JSON, Problem, problem_body
 from app.settings import API_VERSION
 
 if TYPE_CHECKING:
@@ -144,12 +144,7 @@ class RequestContextMiddleware:
 
     @staticmethod
     async def _send_problem(send: Send, path: str, status: int, detail: str) -> None:
-        kinds = {400: "invalid-input", 401: "unauthenticated", 413: "payload-too-large"}
-        titles = {400: "Invalid input", 401: "Not authenticated", 413: "Payload too large"}
-        body = json.dumps(
-            {"type": problem_type(kinds[status]), "title": titles[status], "status": status,
-             "detail": detail, "instance": path}
-        ).encode()
+        body = json.dumps(problem_body(Problem(status, detail), path)).encode()
         headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())]
         if status == 401:
             headers.append((b"www-authenticate", b'Bearer realm="outcome-ttp"'))

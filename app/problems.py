@@ -3,11 +3,16 @@
 A problem has a stable ``type`` (``urn:outcome-ttp:problem:<name>``), a ``title``, the HTTP
 ``status``, a human ``detail`` and, for invalid input, ``errors``: every error at once, each with
 the ``field`` at fault, the ``reason`` and, for batches, the record ``index``.
+
+Every problem type and its title are defined here, once (:class:`ProblemType` constants); the rest
+of the service raises :class:`Problem` with a status and, for a specific problem, its type (or its
+name, which must be defined here).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,37 +22,81 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
-_PREFIX = "urn:outcome-ttp:problem:"
+PREFIX = "urn:outcome-ttp:problem:"
 log = logging.getLogger("ttp.http")
 
-_TITLES = {
-    400: "Invalid input",
-    401: "Not authenticated",
-    403: "Not allowed",
-    404: "Not found",
-    405: "Method not allowed",
-    406: "Not acceptable",
-    409: "Conflict",
-    413: "Payload too large",
-    415: "Unsupported media type",
-    429: "Too many requests",
-    500: "Internal error",
-    503: "Service unavailable",
+
+@dataclass(frozen=True)
+class ProblemType:
+    """One kind of problem: its stable ``type`` (:data:`PREFIX` + ``name``), ``title`` and status."""
+
+    name: str
+    status: int
+    title: str
+
+    @property
+    def uri(self) -> str:
+        return PREFIX + self.name
+
+    def specific(self, name: str) -> ProblemType:
+        """A more specific problem with this one's status and title (clients may tell it apart)."""
+        return ProblemType(name, self.status, self.title)
+
+
+# ---- every problem this service gives: the one place where types and titles are defined ---------
+# The general problem of each status; a Problem without a kind is the general one of its status.
+INVALID_INPUT = ProblemType("invalid-input", 400, "Invalid input")
+UNAUTHENTICATED = ProblemType("unauthenticated", 401, "Not authenticated")
+FORBIDDEN = ProblemType("forbidden", 403, "Not allowed")
+NOT_FOUND = ProblemType("not-found", 404, "Not found")
+METHOD_NOT_ALLOWED = ProblemType("method-not-allowed", 405, "Method not allowed")
+NOT_ACCEPTABLE = ProblemType("not-acceptable", 406, "Not acceptable")
+CONFLICT = ProblemType("conflict", 409, "Conflict")
+PAYLOAD_TOO_LARGE = ProblemType("payload-too-large", 413, "Payload too large")
+UNSUPPORTED_MEDIA_TYPE = ProblemType("unsupported-media-type", 415, "Unsupported media type")
+RATE_LIMITED = ProblemType("rate-limited", 429, "Too many requests")
+INTERNAL_ERROR = ProblemType("internal-error", 500, "Internal error")
+UNAVAILABLE = ProblemType("unavailable", 503, "Service unavailable")
+
+# Specific problems: the token endpoint (RFC 6749 5.2 error codes) ...
+INVALID_CLIENT = UNAUTHENTICATED.specific("invalid-client")
+UNSUPPORTED_GRANT_TYPE = INVALID_INPUT.specific("unsupported-grant-type")
+INVALID_SCOPE = INVALID_INPUT.specific("invalid-scope")
+# ... records and consents (the kinds app.records.ingestion and app.consents.registry give) ...
+BATCH_TOO_LARGE = PAYLOAD_TOO_LARGE.specific("batch-too-large")
+CONSENT_EXISTS = CONFLICT.specific("consent-exists")
+CONSENT_MISSING = CONFLICT.specific("consent-missing")
+CONSENT_MISMATCH = CONFLICT.specific("consent-mismatch")
+CONSENT_WITHDRAWN = CONFLICT.specific("consent-withdrawn")
+CONSENT_NOT_COVERING = CONFLICT.specific("consent-not-covering")
+# ... and reports.
+REPORT_BEING_PREPARED = UNAVAILABLE.specific("report-being-prepared")
+
+GENERAL: dict[int, ProblemType] = {
+    t.status: t
+    for t in (INVALID_INPUT, UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, METHOD_NOT_ALLOWED, NOT_ACCEPTABLE, CONFLICT,
+              PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, RATE_LIMITED, INTERNAL_ERROR, UNAVAILABLE)
 }
-_TYPES = {
-    400: "invalid-input",
-    401: "unauthenticated",
-    403: "forbidden",
-    404: "not-found",
-    405: "method-not-allowed",
-    406: "not-acceptable",
-    409: "conflict",
-    413: "payload-too-large",
-    415: "unsupported-media-type",
-    429: "rate-limited",
-    500: "internal-error",
-    503: "unavailable",
+#: Every problem type by name.
+TYPES: dict[str, ProblemType] = {
+    t.name: t
+    for t in (*GENERAL.values(), INVALID_CLIENT, UNSUPPORTED_GRANT_TYPE, INVALID_SCOPE, BATCH_TOO_LARGE,
+              CONSENT_EXISTS, CONSENT_MISSING, CONSENT_MISMATCH, CONSENT_WITHDRAWN, CONSENT_NOT_COVERING,
+              REPORT_BEING_PREPARED)
 }
+
+
+def problem_kind(status: int, kind: ProblemType | str | None = None) -> ProblemType:
+    """The problem type for ``status``: ``kind`` (a type or its name), else the general one of the
+    status. Raises ValueError for a name not defined here or a kind of another status."""
+    if kind is None:
+        return GENERAL.get(status) or ProblemType("error", status, "Error")
+    found = TYPES.get(kind) if isinstance(kind, str) else kind
+    if found is None:
+        raise ValueError(f"unknown problem type {kind!r}: define it in app/problems.py")
+    if found.status != status:
+        raise ValueError(f"problem type {found.name!r} is a {found.status}, not a {status}")
+    return found
 
 
 class FieldError(BaseModel):
@@ -77,27 +126,30 @@ class Problem(Exception):
         status: int,
         detail: str,
         *,
-        kind: str | None = None,
-        title: str | None = None,
+        kind: ProblemType | str | None = None,
         errors: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
-        self.kind = kind or _TYPES.get(status, "error")
-        self.title = title or _TITLES.get(status, "Error")
+        self.type = problem_kind(status, kind)
         self.errors = errors
         self.headers = headers or {}
 
+    @property
+    def kind(self) -> str:
+        return self.type.name
 
-def problem_type(kind: str) -> str:
-    return _PREFIX + kind
+    @property
+    def title(self) -> str:
+        return self.type.title
 
 
-def problem_response(problem: Problem, instance: str | None = None) -> JSONResponse:
+def problem_body(problem: Problem, instance: str | None = None) -> dict[str, Any]:
+    """The problem document as a dict (``type``, ``title``, ``status``, ``detail``, ...)."""
     body: dict[str, Any] = {
-        "type": problem_type(problem.kind),
+        "type": problem.type.uri,
         "title": problem.title,
         "status": problem.status,
         "detail": problem.detail,
@@ -106,6 +158,11 @@ def problem_response(problem: Problem, instance: str | None = None) -> JSONRespo
         body["instance"] = instance
     if problem.errors is not None:
         body["errors"] = problem.errors
+    return body
+
+
+def problem_response(problem: Problem, instance: str | None = None) -> JSONResponse:
+    body = problem_body(problem, instance)
     headers = dict(problem.headers)
     if problem.status == 401:
         headers.setdefault("WWW-Authenticate", 'Bearer realm="outcome-ttp"')
@@ -170,7 +227,8 @@ def install(app: FastAPI) -> None:
         if limit is not None:
             detail = f"the request body is larger than {limit} bytes; send smaller batches"
             return problem_response(Problem(413, detail), request.url.path)
-        detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "error")
+        general = GENERAL.get(exc.status_code)
+        detail = exc.detail if isinstance(exc.detail, str) else (general.title if general else "error")
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no resource at {request.url.path}"
         if exc.status_code == 405:
@@ -193,7 +251,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         status: {
             "model": ProblemDocument,
-            "description": _TITLES.get(status, "Error"),
+            "description": problem_kind(status).title,
             "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDocument"}}},
         }
         for status in statuses
