@@ -12,6 +12,7 @@ import typer
 
 from app import db
 from app.audit.commands import audit_cli
+from app.cli_support import fail, start_runtime
 from app.settings import Settings
 
 cli = typer.Typer(help="Outcome TTP: the service and its operator tasks.", no_args_is_help=True,
@@ -31,20 +32,6 @@ cli.add_typer(retention_cli, name="retention")
 cli.add_typer(demo_cli, name="demo")
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(message, err=True)
-    return typer.Exit(code)
-
-
-def _runtime(settings: Settings):  # type: ignore[no-untyped-def]
-    from app.runtime import Runtime, StartupRefused
-
-    try:
-        return Runtime.start(settings)
-    except StartupRefused as exc:
-        raise _fail(f"ttp: refusing to start: {exc}") from None
-
-
 FIRST_RUN_FILE = "first-run.json"
 
 
@@ -56,7 +43,7 @@ def _first_run(settings: Settings) -> None:
     from app.demo_seed import seed as seed_demo
     from app.models import Client
 
-    runtime = _runtime(settings)
+    runtime = start_runtime(settings)
     try:
         with db.session_scope(runtime.sessions) as session:
             if session.execute(select(func.count()).select_from(Client)).scalar_one():
@@ -113,7 +100,7 @@ def serve(
     try:
         app = create_app(settings)
     except StartupRefused as exc:
-        raise _fail(f"ttp: refusing to start: {exc}") from None
+        raise fail(f"ttp: refusing to start: {exc}") from None
     uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True)
 
 
@@ -140,7 +127,7 @@ def clients_add(
     from app.auth import clients
 
     settings = Settings()
-    runtime = _runtime(settings)
+    runtime = start_runtime(settings)
     try:
         with db.session_scope(runtime.sessions) as session:
             made = clients.create_client(
@@ -149,7 +136,7 @@ def clients_add(
                 public_key_pem=public_key.read_text() if public_key else None,
             )
     except clients.ClientError as exc:
-        raise _fail(f"ttp clients add: {exc}") from None
+        raise fail(f"ttp clients add: {exc}") from None
     finally:
         runtime.close()
     result = {
@@ -174,7 +161,7 @@ def keys_init() -> None:
     try:
         ring = Keyring.create(settings.resolved_key_dir, origin="production")
     except KeyringError as exc:
-        raise _fail(f"ttp keys init: {exc}") from None
+        raise fail(f"ttp keys init: {exc}") from None
     typer.echo(f"created keys in {ring.directory}: " + ", ".join(f"{p}={k}" for p, k in ring.active.items()))
 
 
@@ -204,17 +191,17 @@ def pseudonymise(
     try:
         key = load_key_file(key_file)
     except KeyFileError as exc:
-        raise _fail(f"ttp pseudonymise: {exc}") from None
+        raise fail(f"ttp pseudonymise: {exc}") from None
     lines = (line.rstrip("\r\n") for line in sys.stdin)
     try:
         pseudonyms = list(pseudonymise_lines(lines, key))
     except InvalidBSNLine as exc:
-        raise _fail(f"ttp pseudonymise: {exc}; nothing was written") from None
+        raise fail(f"ttp pseudonymise: {exc}; nothing was written") from None
     sys.stdout.write("".join(p + "\n" for p in pseudonyms))
 
 
 def _records_session(settings: Settings):  # type: ignore[no-untyped-def]
-    runtime = _runtime(settings)
+    runtime = start_runtime(settings)
     return runtime, db.session_scope(runtime.sessions)
 
 
@@ -254,7 +241,7 @@ def keys_rotate() -> None:
     from app.crypto.keyring import Keyring
 
     settings = Settings()
-    runtime = _runtime(settings)
+    runtime = start_runtime(settings)
     try:
         previous = runtime.keyring.active["kek"]
         ring = Keyring.open(settings.resolved_key_dir)
@@ -277,7 +264,7 @@ def keys_rewrap() -> None:
     from app.models import RecordBatch
 
     settings = Settings()
-    runtime = _runtime(settings)
+    runtime = start_runtime(settings)
     try:
         keks = runtime.keyring.keks()
         active = runtime.keyring.active_kek()
@@ -302,18 +289,18 @@ def keys_retire(kek: Annotated[str, typer.Option("--kek", help="Id of the key-en
     from app.models import RecordBatch
 
     settings = Settings()
-    runtime = _runtime(settings)
+    runtime = start_runtime(settings)
     try:
         if kek == runtime.keyring.active["kek"]:
-            raise _fail("ttp keys retire: that is the active key-encryption key")
+            raise fail("ttp keys retire: that is the active key-encryption key")
         if kek not in runtime.keyring.key_ids("kek"):
-            raise _fail(f"ttp keys retire: no key-encryption key {kek}")
+            raise fail(f"ttp keys retire: no key-encryption key {kek}")
         with db.session_scope(runtime.sessions) as session:
             still = session.execute(
                 select(func.count()).select_from(RecordBatch).where(RecordBatch.kek_id == kek)
             ).scalar_one()
             if still:
-                raise _fail(f"ttp keys retire: {still} data keys are still wrapped under {kek}; run `ttp keys rewrap`")
+                raise fail(f"ttp keys retire: {still} data keys are still wrapped under {kek}; run `ttp keys rewrap`")
             (settings.resolved_key_dir / "kek" / f"{kek}.key").unlink()
             record_key_event(session, "keys.retire", {"purpose": "kek", "key_id": kek}, org_id=settings.ttp_id)
     finally:
@@ -327,7 +314,7 @@ def retention_run() -> None:
     from app import maintenance
 
     settings = Settings()
-    runtime = _runtime(settings)
+    runtime = start_runtime(settings)
     try:
         removed = maintenance.retention(runtime, source="cli")
     finally:
@@ -346,8 +333,8 @@ def demo_seed(
 
     settings = Settings()
     if settings.is_production:
-        raise _fail("ttp demo seed: refused in production (synthetic data only belongs in development)")
-    runtime = _runtime(settings)
+        raise fail("ttp demo seed: refused in production (synthetic data only belongs in development)")
+    runtime = start_runtime(settings)
     try:
         result = seed_demo(runtime, records=records, seed=seed)
     finally:

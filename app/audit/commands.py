@@ -19,23 +19,9 @@ import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from app import db
-from app.settings import Settings
+from app.cli_support import fail, start_runtime
 
 audit_cli = typer.Typer(help="The audit log: verify it, make signed checkpoints.", no_args_is_help=True)
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(message, err=True)
-    return typer.Exit(code)
-
-
-def _runtime():  # type: ignore[no-untyped-def]
-    from app.runtime import Runtime, StartupRefused
-
-    try:
-        return Runtime.start(Settings())
-    except StartupRefused as exc:
-        raise _fail(f"ttp: refusing to start: {exc}") from None
 
 
 def load_saved_checkpoint(path: Path) -> tuple[Any, Ed25519PublicKey | None]:
@@ -78,15 +64,15 @@ def verify(
         try:
             saved, saved_key = load_saved_checkpoint(checkpoint)
         except ValueError as exc:
-            raise _fail(f"ttp audit verify: {exc}") from None
-    runtime = _runtime()
+            raise fail(f"ttp audit verify: {exc}") from None
+    runtime = start_runtime()
     try:
         with db.session_scope(runtime.sessions) as session:
             outcome = verify_log(session, runtime.keyring, saved, saved_key)
     finally:
         runtime.close()
     if not outcome.ok:
-        raise _fail(outcome.summary(), 1)
+        raise fail(outcome.summary(), 1)
     typer.echo(outcome.summary())
 
 
@@ -97,7 +83,7 @@ def checkpoint(
     """Sign a checkpoint of the log as it is now and print it (or save it) as JSON."""
     from app.audit import checkpoint_store
 
-    runtime = _runtime()
+    runtime = start_runtime()
     try:
         with db.session_scope(runtime.sessions) as session:
             made = checkpoint_store.make_checkpoint(session, runtime.keyring)
@@ -114,5 +100,5 @@ def checkpoint(
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
     except OSError as exc:
-        raise _fail(f"ttp audit checkpoint: cannot write {output}: {exc.strerror}") from None
+        raise fail(f"ttp audit checkpoint: cannot write {output}: {exc.strerror}") from None
     typer.echo(f"saved the checkpoint of {cp.size} entries (root {cp.root_hash.hex()}) to {output}", err=True)
