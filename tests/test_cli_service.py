@@ -118,3 +118,35 @@ def test_clients_add_refuses_bad_input(environment: dict[str, str]) -> None:
     bad = ttp(environment, "clients", "add", "--org-type", "provider", "--org-id", "123", "--name", "x", "--json")
     assert bad.returncode == 2
     assert "org_id: a provider is identified by its AGB code: 8 digits" in bad.stderr
+
+
+def test_commands_on_a_database_without_the_schema_say_to_run_db_upgrade(tmp_path: Path) -> None:
+    # A newcomer's fresh data dir (SQLite): no traceback, one line naming the fix, exit 2.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TTP_")}
+    env.update({"TTP_DATA_DIR": str(tmp_path / "var"), "TTP_LOG_LEVEL": "WARNING"})
+    add_admin = ("clients", "add", "--org-type", "admin", "--org-id", "TTP", "--name", "x", "--json")
+    for command in (("demo", "seed", "--records", "10"), add_admin, ("verify",), ("audit", "verify")):
+        result = ttp(env, *command)
+        assert (result.returncode, result.stderr) == (
+            2, "ttp: the database has no schema yet: run `ttp db upgrade`\n"), command
+
+    assert ttp(env, "db", "upgrade").returncode == 0
+    made = ttp(env, *add_admin)
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["org_type"] == "admin"
+
+
+def test_commands_on_a_database_behind_the_migrations_say_to_run_db_upgrade(tmp_path: Path) -> None:
+    from alembic.script import ScriptDirectory
+
+    from app import db
+
+    script = ScriptDirectory(str(db.MIGRATIONS_DIR))
+    head = script.get_current_head()
+    previous = script.get_revision(head).down_revision
+    db.upgrade(f"sqlite:///{tmp_path / 'var' / 'ttp.sqlite3'}", previous)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TTP_")}
+    env.update({"TTP_DATA_DIR": str(tmp_path / "var"), "TTP_LOG_LEVEL": "WARNING"})
+    result = ttp(env, "verify")
+    assert (result.returncode, result.stderr) == (
+        2, f"ttp: the database is at migration {previous}, this version needs {head}: run `ttp db upgrade`\n")
