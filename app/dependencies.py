@@ -15,6 +15,10 @@ def runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
+#: The service's runtime: settings, keys, codelists, the database engine and the stores.
+RuntimeDep = Annotated[Runtime, Depends(runtime)]
+
+
 def session(request: Request) -> Iterator[Session]:
     """A session per request; endpoints commit explicitly (with their audit entry), the rest rolls back."""
     db = request.app.state.runtime.sessions()

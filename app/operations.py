@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
-from app import db, dependencies
+from app import db
 from app.crypto.keyring import KeyringError
-from app.runtime import Runtime
+from app.dependencies import RuntimeDep
 
 router = APIRouter(tags=["operations"])
 
@@ -34,7 +34,7 @@ def healthz() -> Health:
     summary="The database and the keys are reachable",
     responses={503: {"model": Readiness, "description": "Not ready"}},
 )
-def readyz(runtime: Runtime = Depends(dependencies.runtime)) -> JSONResponse:
+def readyz(runtime: RuntimeDep) -> JSONResponse:
     checks: dict[str, str] = {}
     try:
         db.ping(runtime.engine)
@@ -57,5 +57,5 @@ def readyz(runtime: Runtime = Depends(dependencies.runtime)) -> JSONResponse:
     response_class=Response,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Metrics"}},
 )
-def metrics(runtime: Runtime = Depends(dependencies.runtime)) -> Response:
+def metrics(runtime: RuntimeDep) -> Response:
     return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)

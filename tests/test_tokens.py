@@ -100,6 +100,18 @@ def test_scope_beyond_the_grant_is_refused(api, make_client) -> None:  # type: i
     assert assert_problem(response, 400)["errors"][0]["field"] == "scope"
 
 
+def test_a_json_body_is_told_to_send_a_form(api, make_client) -> None:  # type: ignore[no-untyped-def]
+    credentials = make_client("provider", "12345678")
+    form = {"grant_type": "client_credentials", "client_id": credentials.client_id,
+            "client_secret": credentials.client_secret}
+    response = api.post("/v1/oauth/token", json=form)
+    body = assert_problem(response, 400)
+    assert "send application/x-www-form-urlencoded" in body["detail"]
+    assert "application/json" in body["detail"]
+    assert body["errors"] == [{"field": "body", "reason": "must be application/x-www-form-urlencoded"}]
+    assert api.post("/v1/oauth/token", data=form).status_code == 200  # the same fields as a form are fine
+
+
 def _register_key_client(api, token_for, key_pem: bytes) -> str:  # type: ignore[no-untyped-def]
     admin = token_for("admin", "TTP")
     response = api.post("/v1/clients", headers=admin, json={

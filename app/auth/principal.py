@@ -1,19 +1,26 @@
 """Who is calling, and the FastAPI dependencies that say what an endpoint needs.
 
-An endpoint never checks a token itself. It declares what it needs::
+An endpoint never checks a token itself. Each domain names who may call it as a type, in its
+``auth.py``, and an endpoint takes one; ``audited`` names what the audit log calls the endpoint::
 
-    principal: Principal = Depends(requires("records:write", OrgType.provider))
-    principal: Principal = Depends(for_organisation("reports:read", OrgType.municipality, "code"))
+    RecordsWriter = Annotated[Principal, Depends(requires("records:write", OrgType.provider))]
+
+    @router.delete("/{record_id}", name="records.retract")
+    @audited("records.retract")
+    def retract_record(request: Request, principal: RecordsWriter, ...) -> Response: ...
 
 ``requires`` checks the token, the scope and the kind of organisation (403 otherwise);
 ``for_organisation`` also checks that the path parameter names the caller's own organisation and
-answers 404 when it does not, so that another organisation's objects are never revealed.
+answers 404 when it does not, so that another organisation's objects are never revealed. Both
+record the endpoint's audit action before they check anything, so that a refused call is logged
+under the action it attempted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from fastapi import Request
 
@@ -33,6 +40,25 @@ class Principal:
 
 def audit_context(request: Request) -> AuditContext:
     return request.state.audit  # set by RequestContextMiddleware
+
+
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+_ACTIONS: dict[Callable[..., Any], str] = {}
+
+
+def audited(action: str) -> Callable[[Endpoint], Endpoint]:
+    """Name the endpoint's action in the audit log; its auth dependency records it."""
+
+    def mark(endpoint: Endpoint) -> Endpoint:
+        _ACTIONS[endpoint] = action
+        return endpoint
+
+    return mark
+
+
+def audit_action(request: Request) -> str | None:
+    """The action :func:`audited` named for the endpoint serving ``request`` (None when it named none)."""
+    return _ACTIONS.get(request.scope.get("endpoint"))
 
 
 def _bearer(request: Request) -> str:
@@ -68,11 +94,12 @@ def authenticate(request: Request) -> Principal:
     return principal
 
 
-def requires(scope: str, *org_types: OrgType, action: str | None = None) -> Callable[[Request], Principal]:
+def requires(scope: str, *org_types: OrgType) -> Callable[[Request], Principal]:
     """A dependency: a valid token with ``scope``, held by one of ``org_types`` (any when empty)."""
 
     def dependency(request: Request) -> Principal:
         context = audit_context(request)
+        action = audit_action(request)
         if action:
             context.action = action
         principal = authenticate(request)
@@ -87,11 +114,9 @@ def requires(scope: str, *org_types: OrgType, action: str | None = None) -> Call
     return dependency
 
 
-def for_organisation(
-    scope: str, org_type: OrgType, path_param: str, *, action: str | None = None
-) -> Callable[[Request], Principal]:
+def for_organisation(scope: str, org_type: OrgType, path_param: str) -> Callable[[Request], Principal]:
     """A dependency: like :func:`requires`, and the path parameter must be the caller's organisation."""
-    base = requires(scope, org_type, action=action)
+    base = requires(scope, org_type)
 
     def dependency(request: Request) -> Principal:
         principal = base(request)

@@ -5,18 +5,17 @@ from __future__ import annotations
 import tomllib
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from app import dependencies
-from app.auth.clients import OrgType
-from app.auth.principal import Principal, audit_context, requires
+from app.auth.principal import audit_context, audited
+from app.dependencies import RuntimeDep
 from app.negotiation import preferred_media_type
 from app.privacy import documents
+from app.privacy.auth import PrivacyReader
 from app.privacy.configuration import MINIMUM_CELL_SIZE_FLOOR
 from app.problems import problem_responses
-from app.runtime import Runtime
 
 router = APIRouter(prefix="/v1/privacy", tags=["privacy officer"])
 
@@ -35,12 +34,11 @@ class ActiveConfiguration(BaseModel):
     responses=problem_responses(401, 403),
     name="privacy.configuration",
 )
+@audited("privacy.configuration.read")
 def configuration(
     request: Request,
-    principal: Principal = Depends(
-        requires("privacy:read", OrgType.privacy_officer, OrgType.admin, action="privacy.configuration.read")
-    ),
-    runtime: Runtime = Depends(dependencies.runtime),
+    principal: PrivacyReader,
+    runtime: RuntimeDep,
 ) -> ActiveConfiguration:
     loaded = runtime.privacy
     audit_context(request).detail = {"privacy_config_sha256": loaded.sha256}
@@ -57,10 +55,6 @@ HTML = "text/html"
 JSON = "application/json"
 
 
-def _privacy_reader(action: str) -> Any:
-    return Depends(requires("privacy:read", OrgType.privacy_officer, OrgType.admin, action=action))
-
-
 @router.get(
     "/dpia",
     response_class=Response,
@@ -74,10 +68,11 @@ def _privacy_reader(action: str) -> Any:
     },
     name="privacy.dpia",
 )
+@audited("privacy.dpia.read")
 def dpia(
     request: Request,
-    principal: Principal = _privacy_reader("privacy.dpia.read"),
-    runtime: Runtime = Depends(dependencies.runtime),
+    principal: PrivacyReader,
+    runtime: RuntimeDep,
 ) -> Response:
     media = preferred_media_type(request, [MARKDOWN, HTML])
     annex = documents.dpia_annex(runtime.privacy, documents.ServiceFacts.from_runtime(runtime))
@@ -157,10 +152,11 @@ class ProcessingRegister(BaseModel):
                **problem_responses(401, 403)},
     name="privacy.register",
 )
+@audited("privacy.register.read")
 def register(
     request: Request,
-    principal: Principal = _privacy_reader("privacy.register.read"),
-    runtime: Runtime = Depends(dependencies.runtime),
+    principal: PrivacyReader,
+    runtime: RuntimeDep,
 ) -> Any:
     media = preferred_media_type(request, [JSON, HTML])
     record = documents.processing_register(runtime.privacy, documents.ServiceFacts.from_runtime(runtime))
