@@ -11,7 +11,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 
 from app.reports.disclosure import CellKey, SuppressionPolicy, build_linked_tables, protect, release_check
-from app.reports.disclosure.intervals import _check, _Family
+from app.reports.disclosure.check import check_pattern
+from app.reports.disclosure.indexed import IndexedFamily
 from app.reports.disclosure.perturbation import Certificate, secure, verify
 from tests.test_disclosure import PROPERTY_SETTINGS, band_interval, families, hierarchy_base, one_row
 
@@ -20,7 +21,7 @@ REGIONS = {"R": ["GM1", "GM2", "GM3"]}
 
 def _family(base, dimensions, regions, thresholds):
     linked = build_linked_tables(base, dimensions, regions=regions)
-    family = _Family.build(linked, SuppressionPolicy(), thresholds)
+    family = IndexedFamily.build(linked, SuppressionPolicy(), thresholds)
     return linked, family
 
 
@@ -75,9 +76,9 @@ def test_every_certificate_is_a_point_the_reader_cannot_rule_out(family_input):
         low, high = reach.get((0, i), (0.0, 0.0))
         assert high - low >= family.required_denominator(i) - 1e-6
     # and the check, given the certificates, agrees with the check that solves every LP
-    with_certificates = _check(family, suppressed, certificates=certificates)
+    with_certificates = check_pattern(family, suppressed, certificates=certificates)
     family.cache.clear()
-    exact = _check(family, suppressed, exact=True)
+    exact = check_pattern(family, suppressed, exact=True)
     assert with_certificates.ok == exact.ok
     assert {(f.cell, f.quantity) for f in with_certificates.failures} == {
         (f.cell, f.quantity) for f in exact.failures
@@ -142,7 +143,7 @@ def test_when_everyone_had_the_outcome_denominators_move_with_their_numerators()
     # the records out of B together with their outcome keeps the total published.
     counts = {"A": (4, 4), "B": (30, 30), "C": (40, 40)}
     linked = one_row(counts)
-    family = _Family.build(linked, SuppressionPolicy(), {})
+    family = IndexedFamily.build(linked, SuppressionPolicy(), {})
     suppressed = set(family.primary)
     added, certificates, _ = secure(family, suppressed, list(range(len(family.keys))))
     assert {family.keys[i] for i in added} == {("GM1", "B")}

@@ -27,7 +27,7 @@ What is protected, against whom (DESIGN.md, "Who already knows what")
   cells it adds up, structural zeros included) confirms that no primary cell is a linear
   combination of published ones; only if one is does it choose more cells (largest
   denominator published first).
-* Release check (:mod:`.intervals`): linear programmes give, for each withheld cell, the
+* Release check (:mod:`.check`): linear programmes give, for each withheld cell, the
   interval a reader can still narrow it to. Requirements: the denominator of a primary cell
   keeps an interval at least ``protection_interval`` wide (default: its threshold) for a reader
   who knows everything published; for a reader who also knows every denominator (a
@@ -69,7 +69,8 @@ Out of scope here (for the caller)
   read both.
 """
 
-from app.reports.disclosure.intervals import Finding, ReleaseCheck, release_check
+from app.reports.disclosure.check import release_check
+from app.reports.disclosure.findings import Finding, ReleaseCheck
 from app.reports.disclosure.policy import MINIMUM_CELL_SIZE_FLOOR, SuppressionPolicy
 from app.reports.disclosure.presentation import Band
 from app.reports.disclosure.protection import ProtectedCell, ProtectedTables, protect, protect_shared_denominator

@@ -26,7 +26,7 @@ moves) and accepts a verified certificate as proof that the target passes; it so
 LPs only for targets without one. A certificate can only prove a pass, so the check's verdict
 is the same as with LPs alone.
 
-Reader models and requirements are those of :mod:`.intervals`: the *outsider* knows every
+Reader models and requirements are those of :mod:`.check`: the *outsider* knows every
 published count (denominators move, numerators are held at their true values, which is a
 subset of what the outsider must consider, so a certificate remains valid); the reader who
 *knows every denominator* sees only numerators move.
@@ -34,25 +34,16 @@ subset of what the outsider must consider, so a certificate remains valid); the 
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from scipy.sparse import csr_array, diags
+from scipy.sparse import diags
 
-from app.reports.disclosure.tables import TOTAL, sort_key
-
-if TYPE_CHECKING:
-    from app.reports.disclosure.intervals import _Family
-
-try:
-    from scipy.optimize._highspy import _core as _highs_core
-except ImportError:  # pragma: no cover - other SciPy builds: no perturbation step, the check decides
-    _highs_core = None
-
-Reader = Literal["outsider", "knows_denominators"]
+from app.reports.disclosure import highs
+from app.reports.disclosure.findings import Reader
+from app.reports.disclosure.indexed import IndexedFamily
+from app.reports.disclosure.scopes import Scopes
 
 _TOL = 1e-6
 #: cost per unit moved of a cell that is already withheld: small, so perturbations stay short
@@ -79,24 +70,9 @@ class Certificate:
         return dict(zip(self.cells, self.shift, strict=True))
 
 
-def _equation_matrix(family: _Family) -> csr_array:
-    if "matrix" not in family.cache:
-        rows, cols, vals = [], [], []
-        for e, (total, parts) in enumerate(family.equations):
-            rows.append(e)
-            cols.append(total)
-            vals.append(1.0)
-            for c in parts:
-                rows.append(e)
-                cols.append(c)
-                vals.append(-1.0)
-        family.cache["matrix"] = csr_array(
-            (vals, (rows, cols)), shape=(len(family.equations), len(family.keys))
-        )
-    return family.cache["matrix"]  # type: ignore[return-value]
-
-
-def _room(family: _Family, quantity: int, cell: int, along: bool = False, withheld: bool = True) -> tuple[float, float]:
+def _room(
+    family: IndexedFamily, quantity: int, cell: int, along: bool = False, withheld: bool = True
+) -> tuple[float, float]:
     """How far a quantity may move down and up from its true value.
 
     A denominator stays >= 1 (a withheld cell is known not to be empty) and >= its numerator;
@@ -111,7 +87,7 @@ def _room(family: _Family, quantity: int, cell: int, along: bool = False, withhe
     return float(n), float(d - n)
 
 
-def verify(family: _Family, suppressed: set[int], certificate: Certificate) -> bool:
+def verify(family: IndexedFamily, suppressed: set[int], certificate: Certificate) -> bool:
     """Is ``truth + shift`` a point the reader must consider possible under this pattern?"""
     q = certificate.quantity
     vector = np.zeros(len(family.keys))
@@ -123,12 +99,12 @@ def verify(family: _Family, suppressed: set[int], certificate: Certificate) -> b
         if value < -down - _TOL or value > up + _TOL:
             return False
         vector[cell] = value
-    residual = _equation_matrix(family) @ vector
+    residual = family.equation_matrix @ vector
     return bool(np.all(np.abs(residual) <= _TOL))
 
 
 def certified_widths(
-    family: _Family, suppressed: set[int], certificates: Iterable[Certificate]
+    family: IndexedFamily, suppressed: set[int], certificates: Iterable[Certificate]
 ) -> dict[tuple[int, int], tuple[float, float]]:
     """``(quantity, cell) -> (lowest, highest)`` value shown possible by the valid certificates."""
     shown: dict[tuple[int, int], tuple[float, float]] = {}
@@ -152,13 +128,13 @@ class _Perturbations:
     of withholding it.
     """
 
-    def __init__(self, family: _Family, quantity: int, suppressed: set[int], cells: list[int],
+    def __init__(self, family: IndexedFamily, quantity: int, suppressed: set[int], cells: list[int],
                  along: bool = False) -> None:
         self.family = family
         self.quantity = quantity
         self.along = along
         self.cells = cells
-        matrix = _equation_matrix(family)[:, cells].tocsr()
+        matrix = family.equation_matrix[:, cells].tocsr()
         matrix = matrix[np.flatnonzero(np.diff(matrix.indptr))].tocsc()  # equations touching these cells
         owner: list[int] = []  # column -> position of its cell in ``cells``
         sign: list[float] = []
@@ -187,25 +163,8 @@ class _Perturbations:
         self.upper = np.array(upper)
         self.cost = np.array(cost)
         a = (matrix[:, self.owner] @ diags(self.sign)).tocsc()
-        columns = len(owner)
-        lp = _highs_core.HighsLp()
-        lp.num_col_ = columns
-        lp.num_row_ = a.shape[0]
-        lp.col_cost_ = self.cost.copy()
-        lp.col_lower_ = np.zeros(columns)
-        lp.col_upper_ = self.upper.copy()
-        lp.row_lower_ = np.zeros(a.shape[0])
-        lp.row_upper_ = np.zeros(a.shape[0])
-        lp.a_matrix_.format_ = _highs_core.MatrixFormat.kColwise
-        lp.a_matrix_.num_col_ = columns
-        lp.a_matrix_.num_row_ = a.shape[0]
-        lp.a_matrix_.start_ = a.indptr.astype(np.int32)
-        lp.a_matrix_.index_ = a.indices.astype(np.int32)
-        lp.a_matrix_.value_ = a.data.astype(float)
-        highs = _highs_core._Highs()
-        highs.setOptionValue("output_flag", False)
-        highs.passModel(lp)
-        self.highs = highs
+        rows = np.zeros(a.shape[0])
+        self.model = highs.HighsModel(a, self.cost.copy(), np.zeros(len(owner)), self.upper.copy(), rows, rows)
         self.solved = 0
 
     def withheld(self, cells: Iterable[int]) -> None:
@@ -214,7 +173,7 @@ class _Perturbations:
         if indices:
             idx = np.array(sorted(indices), dtype=np.int32)
             self.cost[idx] = _FREE
-            self.highs.changeColsCost(len(idx), idx, self.cost[idx])
+            self.model.set_costs(idx, self.cost[idx])
 
     def solve(self, cell: int, shift: float) -> tuple[dict[int, float], set[int]] | None:
         """The cheapest perturbation moving ``cell`` by ``shift`` (within what the reader knows of
@@ -228,24 +187,23 @@ class _Perturbations:
             changed[j] = 0.0  # the target itself keeps to what the reader knows of it
         idx = np.array(sorted(changed), dtype=np.int32)
         values = np.array([changed[j] for j in idx])
-        self.highs.changeColsBounds(len(idx), idx, values, values)
+        self.model.set_bounds(idx, values, values)
         self.solved += 1
-        self.highs.run()
         result = None
-        if self.highs.getModelStatus() == _highs_core.HighsModelStatus.kOptimal:
-            x = np.asarray(self.highs.getSolution().col_value)
+        if self.model.run():
+            x = self.model.values()
             moved = np.flatnonzero(x > 1e-7)
             y = np.zeros(len(self.cells))
             np.add.at(y, self.owner[moved], x[moved] * self.sign[moved])
             moves = {self.cells[k]: float(round(y[k], 9)) for k in np.flatnonzero(np.abs(y) > 1e-7)}
             needs = {self.cells[self.owner[j]] for j in moved if self.cost[j] > _FREE}
             result = (moves, needs)
-        self.highs.changeColsBounds(len(idx), idx, np.zeros(len(idx)), self.upper[idx])
+        self.model.set_bounds(idx, np.zeros(len(idx)), self.upper[idx])
         return result
 
 
 def secure(
-    family: _Family, suppressed: set[int], order: list[int], known: Iterable[Certificate] = ()
+    family: IndexedFamily, suppressed: set[int], order: list[int], known: Iterable[Certificate] = ()
 ) -> tuple[set[int], list[Certificate], int]:
     """Withhold more cells until every target has a perturbation of its required width.
 
@@ -264,7 +222,7 @@ def secure(
         for c, value in zip(certificate.cells, certificate.shift, strict=True):
             lo, hi = reached.get(c, (float(truth[c]),) * 2)
             reached[c] = (min(lo, truth[c] + value), max(hi, truth[c] + value))
-    if _highs_core is None:  # pragma: no cover
+    if not highs.available():  # pragma: no cover - no perturbation step, the check decides
         return added, certificates, 0
     withheld = set(suppressed)
     solved = 0
@@ -272,7 +230,7 @@ def secure(
         (0, "outsider", [i for i in order if i in family.primary]),
         (1, "knows_denominators", [i for i in order if i in family.primary or i in family.band_watch]),
     ]
-    scopes = _Scopes(family)
+    scopes = Scopes(family)
     programmes: dict[tuple[int, bool, Hashable], _Perturbations] = {}
     # denominators move with their numerators held (the records moved did not have the outcome)
     # or along with them (they did); the first try is the one with more room where the
@@ -316,7 +274,7 @@ def secure(
 
 
 def _cheapest(
-    family: _Family,
+    family: IndexedFamily,
     programme: Callable[[int, bool, Hashable], _Perturbations],
     scopes: list[Hashable],
     region_total: Callable[[int], bool],
@@ -362,111 +320,3 @@ def _first(programme: _Perturbations, target: int, attempts: list[float]) -> tup
         if found is not None:
             return found
     return None
-
-
-class _Scopes:
-    """Smaller parts of a family to look for a perturbation in first.
-
-    A perturbation of a part, with every cell outside it held still, is a perturbation of the
-    whole family, so a small LP that finds one is as good a certificate as the large one. It
-    may withhold more than the family's best would (see :func:`_cheapest` for when the whole
-    family is solved as well). For a cell of a breakdown (a
-    :class:`~.tables.CellKey` with a dimension), in order:
-
-    1. its breakdown in its own unit, the regions it belongs to and the largest fellow members
-       of those regions (a cycle through another member's cells is the usual way round a
-       published region cell);
-    2. every cell of the units of 1 (totals move too: the only way when the breakdown's cells
-       are small);
-    3. its breakdown in every unit;
-    4. the whole family.
-
-    For a region's cell, the units of 1 are the region and the members whose cells add up to
-    it. A total starts at 2; keys of another shape go straight to 4.
-    """
-
-    FELLOWS = 3
-
-    def __init__(self, family: _Family) -> None:
-        self.family = family
-        self._cells: dict[Hashable, list[int]] = defaultdict(list)
-        units: dict[tuple[Hashable, Hashable], list[int]] = defaultdict(list)
-        size: dict[Hashable, int] = defaultdict(int)
-        for i, key in enumerate(family.keys):
-            if family.d[i] <= 0:
-                continue
-            self._cells[None].append(i)
-            dimension = _slice(key)
-            if dimension is not None:
-                self._cells[(dimension,)].append(i)
-            if isinstance(key, tuple) and key:
-                units[(dimension, key[0])].append(i)
-                units[(ALL, key[0])].append(i)
-                if dimension is None:
-                    size[key[0]] = max(size[key[0]], int(family.d[i]))
-        self._units = units
-        regions: dict[Hashable, set[Hashable]] = defaultdict(set)  # member unit -> its regions
-        members: dict[Hashable, set[Hashable]] = defaultdict(set)  # region -> member units
-        for total, parts in family.equations:
-            region = _unit(family.keys[total])
-            for part in parts:
-                member = _unit(family.keys[part])
-                if region is not None and member is not None and member != region:
-                    regions[member].add(region)
-                    members[region].add(member)
-        self._members = members
-        self._local: dict[Hashable, tuple[Hashable, ...]] = {}
-        for unit in sorted({u for (_, u) in units}, key=sort_key):
-            if unit in members:  # a region: its scope depends on the cell (see of())
-                continue
-            fellows = sorted(
-                {m for r in regions.get(unit, ()) for m in members[r]} - {unit},
-                key=lambda m: (-size.get(m, 0), sort_key(m)),
-            )[: self.FELLOWS]
-            self._local[unit] = tuple(sorted({unit, *regions.get(unit, ()), *fellows}, key=sort_key))
-
-    def region_total(self, cell: int) -> bool:
-        """Is this a region's total (of some period), the figure a region report leads with?"""
-        key = self.family.keys[cell]
-        return _unit(key) in self._members and _slice(key) is None
-
-    def of(self, cell: int) -> list[Hashable]:
-        key = self.family.keys[cell]
-        unit = _unit(key)
-        if unit in self._members:  # a region's cell: the region and the members that add up to it
-            index, d = self.family.index, self.family.d
-            adding = [m for m in self._members[unit]
-                      if (other := _with_unit(key, m)) in index and d[index[other]] > 0]
-            local = tuple(sorted({unit, *adding}, key=sort_key))
-        else:
-            local = self._local.get(unit)
-        dimension = _slice(key)
-        scopes: list[Hashable] = []
-        if dimension is not None:
-            scopes += [(dimension, local)] if local else []
-        scopes += [(ALL, local)] if local else []
-        return scopes + ([(dimension,)] if dimension is not None else []) + [None]
-
-    def cells(self, scope: Hashable) -> list[int]:
-        if scope not in self._cells:
-            dimension, units = scope  # type: ignore[misc]
-            self._cells[scope] = sorted(c for u in units for c in self._units.get((dimension, u), ()))
-        return self._cells[scope]
-
-
-#: a scope over every breakdown (and the totals) of some units
-ALL = "*all*"
-
-
-def _with_unit(key: Hashable, unit: Hashable) -> Hashable:
-    return key._replace(unit=unit) if hasattr(key, "_replace") else (unit, *key[1:])  # type: ignore[index]
-
-
-def _unit(key: Hashable) -> Hashable:
-    return key[0] if isinstance(key, tuple) and key else None
-
-
-def _slice(key: Hashable) -> Hashable:
-    """The breakdown a cell belongs to (``None`` for totals and keys of another shape)."""
-    dimension = getattr(key, "dimension", None)
-    return None if dimension in (None, TOTAL) else dimension

@@ -9,20 +9,14 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
 
-from app.reports.disclosure.intervals import (
-    Finding,
-    ReleaseCheck,
-    _check,
-    _components,
-    _Family,
-    _Programme,
-    implied_width,
-    propagate_bounds,
-    propagation_failures,
-)
+from app.reports.disclosure.check import check_pattern
+from app.reports.disclosure.findings import Finding, ReleaseCheck
+from app.reports.disclosure.indexed import IndexedFamily
 from app.reports.disclosure.perturbation import Certificate, secure
 from app.reports.disclosure.policy import SuppressionPolicy
 from app.reports.disclosure.presentation import Band, make_band, round_count, share
+from app.reports.disclosure.propagation import implied_width, propagate_bounds, propagation_failures
+from app.reports.disclosure.reader_lp import ReaderProgramme, independent_components
 from app.reports.disclosure.suppression import derivable, inner_vectors, publication_order, secondary_suppressed
 from app.reports.disclosure.tables import LinkedTables, sort_key
 
@@ -85,7 +79,7 @@ class ProtectedTables:
         }
 
 
-def _choose(family: _Family, finding: Finding, candidates: list[int], rank: Mapping[int, int]) -> int:
+def _choose(family: IndexedFamily, finding: Finding, candidates: list[int], rank: Mapping[int, int]) -> int:
     """The least wanted candidate that helps: for a denominator, the smallest cell that alone
     gives enough room (else the largest); for a numerator, one with room both ways."""
     if finding.quantity == "denominator":
@@ -98,7 +92,7 @@ def _choose(family: _Family, finding: Finding, candidates: list[int], rank: Mapp
 
 
 def _escalate(
-    family: _Family, finding: Finding, suppressed: set[int], rank: Mapping[int, int], bounds: dict
+    family: IndexedFamily, finding: Finding, suppressed: set[int], rank: Mapping[int, int], bounds: dict
 ) -> int | None:
     """The published cell to withhold next for a failed requirement.
 
@@ -135,7 +129,7 @@ def _escalate(
 
 
 def _priced(
-    family: _Family,
+    family: IndexedFamily,
     finding: Finding,
     suppressed: set[int],
     rank: Mapping[int, int],
@@ -154,12 +148,12 @@ def _priced(
     start = family.index[finding.cell]
     if "members" not in programmes:
         unknown = suppressed | {i for i in family.band if i not in suppressed}
-        programmes["members"] = {c: tuple(m) for m in _components(family, unknown) for c in m}
+        programmes["members"] = {c: tuple(m) for m in independent_components(family, unknown) for c in m}
     members = programmes["members"][start]
     key = (members, finding.reader)
     if key not in programmes:
-        programmes[key] = _Programme(family, list(members), suppressed, finding.reader)
-    programme: _Programme = programmes[key]
+        programmes[key] = ReaderProgramme(family, list(members), suppressed, finding.reader)
+    programme: ReaderProgramme = programmes[key]
     quantity = 0 if finding.quantity == "denominator" else 1
     var = (programme.d_var if quantity == 0 else programme.n_var)[start]
     outsider = finding.reader == "outsider"
@@ -229,7 +223,7 @@ def protect(
     3. exact non-derivability by Gaussian elimination over the base cells (see
        :mod:`.suppression`): checked, and only if a primary cell is still a linear combination
        of published cells are more withheld;
-    4. release check (see :mod:`.intervals`): verified certificates first, then bound
+    4. release check (see :mod:`.check`): verified certificates first, then bound
        propagation and the LPs; while a requirement fails, one more published cell is
        withheld per failing cell (chosen by LP pricing: the least wanted cell whose release
        widens the failing interval; else from the equation binding it most tightly), and the
@@ -242,7 +236,7 @@ def protect(
     depends only on the content of the input, never on the order of dicts or sets.
     """
     started = time.perf_counter()
-    family = _Family.build(linked, policy, thresholds)
+    family = IndexedFamily.build(linked, policy, thresholds)
     keys = family.keys
     missing = [k for k in also_suppress if k not in family.index]
     if missing:
@@ -270,7 +264,7 @@ def protect(
         bounds = propagate_bounds(family, suppressed)
         failures = propagation_failures(family, suppressed, bounds)
         if not failures:
-            check = _check(family, suppressed, exact=exact_check, certificates=certificates)
+            check = check_pattern(family, suppressed, exact=exact_check, certificates=certificates)
             if check.ok:
                 break
             failures = list(check.failures)
