@@ -29,7 +29,6 @@ from app.records.indicators import (
     risk_change,
     rom_change,
     satisfaction,
-    summarise_marks,
     threat_change,
 )
 from app.records.schemas import EXAMPLE_RECORDS, Goal, Rom, validate_records
@@ -100,24 +99,6 @@ def test_satisfaction_no_response():
     assert (answer.responded, answer.mark, answer.satisfied) == (False, None, None)
     with pytest.raises(ValueError, match="cut-off"):
         satisfaction(jeugdhulp(), cutoff=11)
-
-
-def test_summarise_marks_from_counts():
-    # 3 x 8, 1 x 6, 2 x 7, 4 without an answer: R = 6, mean = (24 + 6 + 14) / 6 = 44/6,
-    # satisfied (>= 7) = 5/6, response rate = 6/10
-    s = summarise_marks({"mark:8": 3, "mark:6": 1, "mark:7": 2, "no_response": 4})
-    assert (s.responses, s.non_responses) == (6, 4)
-    assert s.mean == pytest.approx(7.3333, abs=1e-4)
-    assert s.share_satisfied == pytest.approx(0.8333, abs=1e-4)
-    assert s.response_rate == 0.6
-    assert summarise_marks({"mark:8": 3, "mark:6": 1, "mark:7": 2}, cutoff=8).share_satisfied == 0.5
-    empty = summarise_marks({"no_response": 3})
-    assert (empty.mean, empty.share_satisfied, empty.response_rate) == (None, None, 0.0)
-    with pytest.raises(ValueError):
-        summarise_marks({"8": 1})
-
-
-# -- 3.1 -------------------------------------------------------------------------------------
 
 
 def test_continue_without_help():

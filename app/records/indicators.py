@@ -42,7 +42,7 @@ the records that carry them.
 Why marks are stored as ``mark:<n>``: from the counts c(v) of one cell, with R = sum over n of
 c(mark:n), the report computes the mean mark = sum(n * c(mark:n)) / R, the share satisfied =
 sum over n >= cutoff of c(mark:n) / R (so the cut-off, default 7, stays a report-time setting),
-and the response rate = R / (R + c(no_response)). ``summarise_marks`` does exactly that. Likewise
+and the response rate = R / (R + c(no_response)) (the registry's ``Indicator.figures``). Likewise
 for ``3.1``: share of ``04``, share of ``02``+``03``+``04`` over answers, and response rate.
 
 Linkage (``3.2`` geen nieuwe start, ``jbjr.repeat`` herhaald beroep) needs other trajectories of
@@ -140,7 +140,7 @@ class IndicatorConfig:
 
     rom_instruments: Mapping[str, RomInstrument] = field(default_factory=load_rom_instruments)
     gas_rho: float = GAS_RHO
-    satisfaction_cutoff: int = DEFAULT_SATISFACTION_CUTOFF  # used at report time, see summarise_marks
+    satisfaction_cutoff: int = DEFAULT_SATISFACTION_CUTOFF  # used at report time (Indicator.figures)
     new_start_window_months: int = DEFAULT_WINDOW_MONTHS  # used by the linkage step
 
 
@@ -195,39 +195,6 @@ def client_experience(
 def mark_value(answer: MarkAnswer) -> str:
     """The stored value of a mark: ``mark:<n>`` or ``no_response``."""
     return f"{MARK_PREFIX}{answer.mark}" if answer.responded else NO_RESPONSE
-
-
-@dataclass(frozen=True)
-class MarkSummary:
-    responses: int
-    non_responses: int
-    mean: float | None
-    share_satisfied: float | None  # fraction 0..1 of responses with mark >= cutoff
-    response_rate: float | None  # fraction 0..1
-
-
-def summarise_marks(counts: Mapping[str, int], *, cutoff: int = DEFAULT_SATISFACTION_CUTOFF) -> MarkSummary:
-    """Mean mark, share satisfied and response rate from counts per value of ``2``/``jbjr.experience``."""
-    responses = 0
-    total = 0
-    satisfied = 0
-    for value, count in counts.items():
-        if value == NO_RESPONSE:
-            continue
-        if not value.startswith(MARK_PREFIX):
-            raise ValueError(f"not a mark value: {value!r}")
-        mark = int(value.removeprefix(MARK_PREFIX))
-        responses += count
-        total += mark * count
-        satisfied += count if mark >= cutoff else 0
-    non = counts.get(NO_RESPONSE, 0)
-    return MarkSummary(
-        responses=responses,
-        non_responses=non,
-        mean=total / responses if responses else None,
-        share_satisfied=satisfied / responses if responses else None,
-        response_rate=responses / (responses + non) if responses + non else None,
-    )
 
 
 # -- 3.1 zonder hulp verder -------------------------------------------------------------------

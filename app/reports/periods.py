@@ -44,8 +44,3 @@ class Period:
             numbers = (1, 2, 3, 4)
         return tuple(f"{self.year}-Q{n}" for n in numbers)
 
-
-def every_period_of(year: int) -> list[Period]:
-    """The periods a party can ask for in one year: the year, two halves, four quarters."""
-    return [Period(year, "year", 0), Period(year, "half", 1), Period(year, "half", 2),
-            *(Period(year, "quarter", q) for q in range(1, 5))]
