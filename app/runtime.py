@@ -24,7 +24,7 @@ from app.records import ingestion
 from app.records.codelists import CodeLists, load_codelists, load_rom_instruments
 from app.records.vault import RecordVault
 from app.reports.registry import load_registry
-from app.reports.service import ReportEngine
+from app.reports.release_cache import ReleaseCache
 from app.settings import Settings
 
 log = logging.getLogger("ttp.runtime")
@@ -48,8 +48,8 @@ class Runtime:
     pseudonymiser: TtpPseudonymiser
     #: What record ingestion needs: the record vault (KEKs), the pseudonymiser, the configuration.
     records: ingestion.Context
-    #: Reports: the indicator registry and the cache of protected families.
-    reports: ReportEngine
+    #: Reports: the indicator registry and the latest release of every family.
+    reports: ReleaseCache
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
@@ -83,13 +83,13 @@ class Runtime:
             pseudonymiser=pseudonymiser,
             configuration=loaded.configuration,
         )
-        sessions = db.make_sessionmaker(engine, info={ingestion.SESSION_CONTEXT: records})
+        sessions = db.make_sessionmaker(engine)
         return cls(
             settings=settings,
             engine=engine,
             sessions=sessions,
             records=records,
-            reports=ReportEngine(load_registry(), loaded.configuration, codelists, sessions=sessions),
+            reports=ReleaseCache(load_registry(), loaded.configuration, codelists, sessions=sessions),
             privacy=loaded,
             keyring=keyring,
             codelists=codelists,

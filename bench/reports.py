@@ -30,11 +30,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from app import db  # noqa: E402
+from app import (
+    aggregate_store,  # noqa: E402
+    db,  # noqa: E402
+)
 from app.auth import clients  # noqa: E402
 from app.demo import generate  # noqa: E402
 from app.main import create_app  # noqa: E402
-from app.records import aggregates  # noqa: E402
+from app.records.contributions import contributions  # noqa: E402
 from app.records.schemas import RECORD_ADAPTER, validation_context  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from pseudonymisation import generate_key  # noqa: E402
@@ -57,10 +60,10 @@ def fill_store(app, records: int, seed: int) -> tuple[int, float]:  # type: igno
         for demo in population.records:
             body = dict(demo.body, consent_id="bench", pseudonym="p1.v1.bench")
             record = RECORD_ADAPTER.validate_python(body, context=context)
-            cells.update(aggregates.contributions(demo.provider, record, config=runtime.records.indicator_config))
+            cells.update(contributions(demo.provider, record, config=runtime.records.indicator_config))
         done += size
     with db.session_scope(runtime.sessions) as session:
-        aggregates.replace_all(session, cells)
+        aggregate_store.replace_all(session, cells)
     return len(cells), time.perf_counter() - started
 
 

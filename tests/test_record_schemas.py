@@ -15,11 +15,11 @@ from app.records.schemas import (
     CSV_REQUIRED_COLUMNS,
     EXAMPLE_RECORDS,
     NOT_NEEDED,
+    BatchBody,
     CsvFormatError,
     JeugdbeschermingRecord,
     JeugdhulpRecord,
     JeugdreclasseringRecord,
-    RecordBatch,
     RecordError,
     csv_columns,
     csv_template,
@@ -418,7 +418,7 @@ def test_records_are_immutable_and_json_schema_builds():
     records, _ = validate_records([API_EXAMPLE], today=TODAY)
     with pytest.raises(Exception):  # noqa: B017 - pydantic's frozen-instance error
         records[0].hulpvorm = "01"
-    schema = RecordBatch.model_json_schema()
+    schema = BatchBody.model_json_schema()
     assert schema["properties"]["records"]["maxItems"] == 10_000
     jeugdhulp = schema["$defs"]["JeugdhulpRecord"]
     assert jeugdhulp["additionalProperties"] is False

@@ -11,8 +11,9 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from app import aggregate_store
 from app.models import OutcomeRecord, RecordBatch, ReportCell
-from app.records import aggregates, ingestion
+from app.records import contributions, ingestion
 from app.records.schemas import EXAMPLE_RECORDS, csv_columns
 from pseudonymisation import generate_key, pseudonymise_bsn
 from tests.scan import database_bytes
@@ -78,7 +79,7 @@ def people(api, provider) -> Population:  # type: ignore[no-untyped-def]
 
 def counts(app) -> Counter:  # type: ignore[no-untyped-def]
     with app.state.runtime.sessions() as session:
-        return aggregates.stored(session)
+        return aggregate_store.stored(session)
 
 
 def record_count(app) -> int:  # type: ignore[no-untyped-def]
@@ -108,7 +109,7 @@ def test_a_valid_batch_is_stored_and_counted(api, provider, people, app) -> None
     assert {k.value: n for k, n in cells.items() if k.indicator == "2"} == {"mark:8": 2}
     assert {k.value: n for k, n in cells.items() if k.indicator == "3.2"} == {"pending": 2}  # window still open
     first = next(iter(cells))
-    assert (first.municipality, first.period, first.provider_id) == ("GM0363", aggregates.quarter(
+    assert (first.municipality, first.period, first.provider_id) == ("GM0363", contributions.quarter(
         date.today() - timedelta(days=30)), PROVIDER)
     assert verify(app).ok
 

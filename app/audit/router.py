@@ -13,21 +13,21 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from app import dependencies
-from app.audit import checkpoints
+from app.audit import checkpoint_store as checkpoints
+from app.audit.auth import AuditReader
 from app.audit.log import canonical_bytes, entry_values
 from app.audit.verification import verify_log
-from app.auth.clients import OrgType
-from app.auth.principal import Principal, audit_context, requires
+from app.auth.principal import audit_context, audited
+from app.dependencies import RuntimeDep
 from app.models import AuditEntry
 from app.negotiation import preferred_media_type
 from app.problems import Problem, problem_responses
-from app.runtime import Runtime
 
 router = APIRouter(prefix="/v1/audit", tags=["privacy officer"])
 
@@ -36,10 +36,6 @@ CSV = "text/csv"
 NDJSON = "application/x-ndjson"
 #: Largest sequence number or size accepted in a query (beyond any real log; within JSON's safe integers).
 MAX_SIZE = 2**53
-
-
-def _officer(action: str) -> Any:
-    return Depends(requires("audit:read", OrgType.privacy_officer, action=action))
 
 
 def _text(content: str, description: str) -> dict[str, Any]:
@@ -127,10 +123,11 @@ def _csv_cell(value: Any) -> str:
                **problem_responses(400, 401, 403)},
     name="audit.entries",
 )
+@audited("audit.entries.read")
 def entries(
     request: Request,
     session: dependencies.DbSession,
-    principal: Principal = _officer("audit.entries.read"),
+    principal: AuditReader,
     from_: Annotated[datetime | None, Query(alias="from", description="Entries at or after this time")] = None,
     to: Annotated[datetime | None, Query(description="Entries before this time")] = None,
     client_id: Annotated[str | None, Query(max_length=64, pattern=_IDENTIFIER)] = None,
@@ -198,11 +195,12 @@ class CheckpointOut(BaseModel):
     responses=problem_responses(401, 403),
     name="audit.checkpoint",
 )
+@audited("audit.checkpoint.read")
 def checkpoint(
     request: Request,
     session: dependencies.DbSession,
-    principal: Principal = _officer("audit.checkpoint.read"),
-    runtime: Runtime = Depends(dependencies.runtime),
+    principal: AuditReader,
+    runtime: RuntimeDep,
 ) -> CheckpointOut:
     made = checkpoints.make_checkpoint(session, runtime.keyring)
     cp = made.record.as_checkpoint()
@@ -244,12 +242,13 @@ def _within(tree_size: int, field: str, value: int) -> None:
     responses=problem_responses(400, 401, 403),
     name="audit.proofs.inclusion",
 )
+@audited("audit.proofs.inclusion.read")
 def inclusion_proof(
     request: Request,
     session: dependencies.DbSession,
     seq: Annotated[int, Query(ge=1, le=MAX_SIZE, description="The entry's sequence number")],
     size: Annotated[int, Query(ge=1, le=MAX_SIZE, description="Tree size, e.g. from a checkpoint")],
-    principal: Principal = _officer("audit.proofs.inclusion.read"),
+    principal: AuditReader,
 ) -> InclusionProof:
     audit_context(request).detail = {"seq": seq, "size": size}
     tree = checkpoints.current_tree(session)
@@ -271,12 +270,13 @@ def inclusion_proof(
     responses=problem_responses(400, 401, 403),
     name="audit.proofs.consistency",
 )
+@audited("audit.proofs.consistency.read")
 def consistency_proof(
     request: Request,
     session: dependencies.DbSession,
     from_size: Annotated[int, Query(ge=0, le=MAX_SIZE)],
     to_size: Annotated[int, Query(ge=0, le=MAX_SIZE)],
-    principal: Principal = _officer("audit.proofs.consistency.read"),
+    principal: AuditReader,
 ) -> ConsistencyProof:
     audit_context(request).detail = {"from_size": from_size, "to_size": to_size}
     tree = checkpoints.current_tree(session)
@@ -313,11 +313,12 @@ class VerificationResult(BaseModel):
     responses=problem_responses(401, 403),
     name="audit.verify",
 )
+@audited("audit.verify")
 def verify(
     request: Request,
     session: dependencies.DbSession,
-    principal: Principal = _officer("audit.verify"),
-    runtime: Runtime = Depends(dependencies.runtime),
+    principal: AuditReader,
+    runtime: RuntimeDep,
 ) -> VerificationResult:
     outcome = verify_log(session, runtime.keyring)
     audit_context(request).detail = {"count": outcome.entries, "ok": outcome.ok}

@@ -13,15 +13,17 @@ from sqlalchemy import select
 
 from app import dependencies
 from app.auth import clients, tokens
+from app.auth.auth import ClientsAdmin
 from app.auth.clients import OrgType
-from app.auth.principal import Principal, audit_context, requires
+from app.auth.principal import audit_context, audited
+from app.dependencies import RuntimeDep
 from app.models import Client
-from app.problems import Problem, problem_responses
-from app.runtime import Runtime
+from app.problems import INVALID_CLIENT, INVALID_SCOPE, UNSUPPORTED_GRANT_TYPE, Problem, problem_responses
 
 router = APIRouter(prefix="/v1", tags=["identity"])
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+FORM = "application/x-www-form-urlencoded"
 
 
 class TokenResponse(BaseModel):
@@ -39,11 +41,20 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
-        raise Problem(401, "the Basic credentials are not valid base64", kind="invalid-client") from None
+        raise Problem(401, "the Basic credentials are not valid base64", kind=INVALID_CLIENT) from None
     client_id, sep, secret = decoded.partition(":")
     if not sep:
-        raise Problem(401, "the Basic credentials must be client_id:client_secret", kind="invalid-client")
+        raise Problem(401, "the Basic credentials must be client_id:client_secret", kind=INVALID_CLIENT)
     return unquote(client_id), unquote(secret)
+
+
+def _form_encoded(request: Request) -> None:
+    """The token request is a form (RFC 6749 4.4.2); a client that sends JSON is told so, not that
+    grant_type is missing."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media and media not in (FORM, "multipart/form-data"):
+        raise Problem(400, f"send {FORM}, not {media}: the token request is a form (RFC 6749 4.4.2)",
+                      errors=[{"field": "body", "reason": f"must be {FORM}"}])
 
 
 @router.post(
@@ -52,52 +63,53 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
     summary="OAuth 2 client credentials token",
     responses=problem_responses(400, 401),
     name="oauth.token",
+    dependencies=[Depends(_form_encoded)],
 )
 def token(
     request: Request,
     session: dependencies.DbSession,
+    runtime: RuntimeDep,
     grant_type: Annotated[str, Form()],
     scope: Annotated[str | None, Form()] = None,
     client_id: Annotated[str | None, Form()] = None,
     client_secret: Annotated[str | None, Form()] = None,
     client_assertion_type: Annotated[str | None, Form()] = None,
     client_assertion: Annotated[str | None, Form()] = None,
-    runtime: Runtime = Depends(dependencies.runtime),
 ) -> TokenResponse:
     """Client credentials grant (RFC 6749 4.4) with ``client_secret_basic``, ``client_secret_post``
     or ``private_key_jwt`` (RFC 7523) client authentication."""
     context = audit_context(request)
     context.action = "oauth.token"
     if grant_type != "client_credentials":
-        raise Problem(400, "grant_type must be client_credentials", kind="unsupported-grant-type",
+        raise Problem(400, "grant_type must be client_credentials", kind=UNSUPPORTED_GRANT_TYPE,
                       errors=[{"field": "grant_type", "reason": "must be client_credentials"}])
     basic = _basic_credentials(request)
     methods = sum(x is not None for x in (basic, client_secret, client_assertion))
     if methods != 1:
         raise Problem(401, "authenticate the client with exactly one of client_secret_basic, "
-                      "client_secret_post or private_key_jwt", kind="invalid-client")
+                      "client_secret_post or private_key_jwt", kind=INVALID_CLIENT)
     try:
         if basic is not None:
             client = clients.authenticate_with_secret(session, *basic)
         elif client_secret is not None:
             if not client_id:
-                raise Problem(401, "client_secret_post needs client_id", kind="invalid-client")
+                raise Problem(401, "client_secret_post needs client_id", kind=INVALID_CLIENT)
             client = clients.authenticate_with_secret(session, client_id, client_secret)
         else:
             if client_assertion_type != JWT_BEARER:
-                raise Problem(401, f"client_assertion_type must be {JWT_BEARER}", kind="invalid-client")
+                raise Problem(401, f"client_assertion_type must be {JWT_BEARER}", kind=INVALID_CLIENT)
             token_url = str(request.url_for("oauth.token"))
             audiences = [token_url, runtime.settings.issuer]
             client = clients.authenticate_with_assertion(session, client_assertion or "", audiences)
     except clients.AuthenticationFailed as exc:
-        raise Problem(401, f"client authentication failed: {exc}", kind="invalid-client") from None
+        raise Problem(401, f"client authentication failed: {exc}", kind=INVALID_CLIENT) from None
     context.client_id, context.org_type, context.org_id = client.client_id, client.org_type, client.org_id
     granted = client.scopes.split()
     if scope:
         wanted = scope.split()
         extra = [s for s in wanted if s not in granted]
         if extra:
-            raise Problem(400, f"scope {extra[0]!r} is not granted to this client", kind="invalid-scope",
+            raise Problem(400, f"scope {extra[0]!r} is not granted to this client", kind=INVALID_SCOPE,
                           errors=[{"field": "scope", "reason": f"not granted: {extra[0]}"}])
         granted = wanted
     key_id, signing_key = runtime.keyring.token_signing_key()
@@ -156,12 +168,13 @@ class ClientSummary(BaseModel):
     responses=problem_responses(400, 401, 403),
     name="clients.create",
 )
+@audited("clients.create")
 def create_client(
     body: ClientRequest,
     request: Request,
     session: dependencies.DbSession,
-    principal: Principal = Depends(requires("admin", OrgType.admin, action="clients.create")),
-    runtime: Runtime = Depends(dependencies.runtime),
+    principal: ClientsAdmin,
+    runtime: RuntimeDep,
 ) -> ClientCreated:
     try:
         made = clients.create_client(
@@ -193,10 +206,11 @@ def create_client(
     responses=problem_responses(401, 403),
     name="clients.list",
 )
+@audited("clients.list")
 def list_clients(
     request: Request,
     session: dependencies.DbSession,
-    principal: Principal = Depends(requires("admin", OrgType.admin, action="clients.list")),
+    principal: ClientsAdmin,
 ) -> list[ClientSummary]:
     rows = session.execute(select(Client).order_by(Client.id)).scalars().all()
     audit_context(request).detail = {"count": len(rows)}

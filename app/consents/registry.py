@@ -4,16 +4,15 @@ Two entry points every consumer uses:
 
 - :class:`ConsentBook` — loads the consents a batch names and says, per record, why it may not
   flow (``None`` when it may). Ingestion calls it for every record.
-- :func:`withdraw` — the one function that withdraws a consent. It records the event and runs
-  every registered withdrawal handler in the same transaction (ingestion registers one that
-  removes the person's records of that provider and their counts), so withdrawal takes effect at
-  once everywhere or not at all.
+- :func:`withdraw` — marks a consent withdrawn and records the event. It does not touch
+  records: the use case :func:`app.consents.withdrawal.withdraw_consent` calls it and then
+  removes the person's records and counts in the same transaction.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -30,19 +29,6 @@ WITHDRAWAL_METHOD = (
     "The youth or parents ask the provider; the provider withdraws the consent at the TTP "
     "(POST /v1/consents/{consent_id}/withdraw). Withdrawal takes effect at once."
 )
-
-#: Called as handler(session, consent_row) inside the withdrawal transaction; returns counts
-#: for the audit entry (e.g. {"records_removed": 3}).
-WithdrawalHandler = Callable[[Session, ConsentRecord], dict[str, int]]
-_withdrawal_handlers: list[WithdrawalHandler] = []
-
-
-def on_withdrawal(handler: WithdrawalHandler) -> WithdrawalHandler:
-    """Register a handler that runs in every withdrawal's transaction (usable as a decorator)."""
-    if handler not in _withdrawal_handlers:
-        _withdrawal_handlers.append(handler)
-    return handler
-
 
 class ConsentNotFound(Exception):
     """No such consent for this provider (another provider's consent is 'not found' too)."""
@@ -214,23 +200,16 @@ def status(session: Session, row: ConsentRecord, today: date | None = None) -> c
     return consent.status_at(to_model(row, _events(session, row)), today or _today())
 
 
-def withdraw(session: Session, row: ConsentRecord, at: datetime | None = None) -> dict[str, int]:
-    """Withdraw ``row`` (final) and run every withdrawal handler in this transaction.
-
-    Withdrawing an already withdrawn consent changes nothing and returns {} (safe to retry).
-    """
+def withdraw(session: Session, row: ConsentRecord, at: datetime | None = None) -> bool:
+    """Mark ``row`` withdrawn (final) and record the event; False when it already was (safe to retry)."""
     if row.withdrawn_at is not None:
-        return {}
+        return False
     at = at or datetime.now(UTC)
     consent.withdraw(to_model(row, _events(session, row)), at)  # the library's rules (raises if final)
     row.withdrawn_at = at
     session.add(ConsentEventRecord(consent_id=row.id, type=consent.ConsentEventType.WITHDRAWN.value, at=at))
     session.flush()
-    counts: dict[str, int] = {}
-    for handler in _withdrawal_handlers:
-        for key, value in handler(session, row).items():
-            counts[key] = counts.get(key, 0) + value
-    return counts
+    return True
 
 
 class ConsentBook:

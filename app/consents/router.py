@@ -5,17 +5,17 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from app import dependencies
-from app.auth.clients import OrgType
-from app.auth.principal import Principal, audit_context, requires
-from app.consents import registry
+from app.auth.principal import Principal, audit_context, audited
+from app.consents import registry, withdrawal
+from app.consents.auth import ConsentsWriter
+from app.dependencies import RuntimeDep
 from app.models import ConsentRecord
 from app.problems import Problem, problem_responses
-from app.runtime import Runtime
 
 router = APIRouter(prefix="/v1/consents", tags=["consents"])
 
@@ -46,10 +46,6 @@ class ConsentStatusResponse(BaseModel):
     status: Status
 
 
-def _principal(action: str):  # type: ignore[no-untyped-def]
-    return Depends(requires("consents:write", OrgType.provider, action=action))
-
-
 def _own_consent(request: Request, session: Session, principal: Principal, consent_id: str) -> ConsentRecord:
     """The caller's own consent, or 404 (another provider's consent is 'not found' too)."""
     audit_context(request).resource = f"consents/{consent_id}"
@@ -67,12 +63,13 @@ def _own_consent(request: Request, session: Session, principal: Principal, conse
     responses=problem_responses(400, 401, 403, 409),
     name="consents.register",
 )
+@audited("consents.register")
 def register_consent(
     body: ConsentRequest,
     request: Request,
     session: dependencies.DbSession,
-    principal: Principal = _principal("consents.register"),
-    runtime: Runtime = Depends(dependencies.runtime),
+    principal: ConsentsWriter,
+    runtime: RuntimeDep,
 ) -> ConsentStatusResponse:
     context = audit_context(request)
     context.purpose = body.purpose
@@ -102,11 +99,12 @@ def register_consent(
     responses=problem_responses(400, 401, 403, 404),
     name="consents.status",
 )
+@audited("consents.read")
 def consent_status(
     request: Request,
     session: dependencies.DbSession,
+    principal: ConsentsWriter,
     consent_id: str = ConsentId,
-    principal: Principal = _principal("consents.read"),
 ) -> ConsentStatusResponse:
     row = _own_consent(request, session, principal, consent_id)
     return ConsentStatusResponse(consent_id=row.consent_id, status=registry.status(session, row).value)
@@ -119,16 +117,17 @@ def consent_status(
     responses=problem_responses(400, 401, 403, 404),
     name="consents.withdraw",
 )
+@audited("consents.withdraw")
 def withdraw_consent(
     request: Request,
     session: dependencies.DbSession,
+    principal: ConsentsWriter,
     consent_id: str = ConsentId,
-    principal: Principal = _principal("consents.withdraw"),
 ) -> ConsentStatusResponse:
     context = audit_context(request)
     row = _own_consent(request, session, principal, consent_id)
     already = row.withdrawn_at is not None
-    counts = registry.withdraw(session, row)
+    counts = withdrawal.withdraw_consent(session, request.app.state.runtime.records, row)
     context.detail = {"already_withdrawn": 1} if already else counts
     context.commit(session)
     return ConsentStatusResponse(consent_id=row.consent_id, status="withdrawn")

@@ -19,18 +19,18 @@ from typing import Any
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from app.consents.registry import ConsentBook, on_withdrawal
-from app.models import ConsentRecord, OutcomeRecord, RecordBatch, StoreState
+from app import aggregate_store
+from app.aggregate_store import StoreKey
+from app.consents.registry import ConsentBook
+from app.models import OutcomeRecord, RecordBatch
 from app.privacy.configuration import PrivacyConfiguration
 from app.pseudonyms import InvalidPseudonym, TtpPseudonymiser
-from app.records import aggregates, indicators
-from app.records.aggregates import CellKey
-from app.records.schemas import Record, validate_records
+from app.records import indicators
+from app.records.contributions import contributions, linkage_group, linkage_values
+from app.records.schemas import MAX_BATCH_RECORDS, Record, validate_records
 from app.records.vault import FORMAT_VERSION, RecordVault
 
-MAX_BATCH = 10_000
 _INGEST_LOCK_KEY = 4242
-LINKAGE_AS_OF = "linkage_as_of"
 
 
 class BatchRejected(Exception):
@@ -96,24 +96,11 @@ def _month(day: date) -> str:
     return f"{day.year:04d}-{day.month:02d}"
 
 
-# ---- locking and the store's clock ----------------------------------------------------------------
+# ---- locking ----------------------------------------------------------------
 def lock(session: Session) -> None:
     """Serialise changes to records and counts (SQLite serialises writers by itself)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _INGEST_LOCK_KEY})
-
-
-def linkage_as_of(session: Session) -> date | None:
-    value = session.get(StoreState, LINKAGE_AS_OF)
-    return date.fromisoformat(value.value) if value else None
-
-
-def _set_linkage_as_of(session: Session, day: date) -> None:
-    state = session.get(StoreState, LINKAGE_AS_OF)
-    if state is None:
-        session.add(StoreState(key=LINKAGE_AS_OF, value=day.isoformat()))
-    else:
-        state.value = day.isoformat()
 
 
 # ---- opening records ----------------------------------------------------------------------------------
@@ -143,19 +130,20 @@ def _people(session: Session, ctx: Context, pseudonyms: Iterable[str]) -> list[S
 
 
 # ---- contributions -----------------------------------------------------------------------------------
-def _person_cells(items: Sequence[Stored], ctx: Context, as_of: date) -> tuple[Counter[CellKey], dict[int, str | None]]:
+def _person_cells(items: Sequence[Stored], ctx: Context,
+                  as_of: date) -> tuple[Counter[StoreKey], dict[int, str | None]]:
     """Cells of a set of records (whole persons), and each item's settle month (by position)."""
-    cells: Counter[CellKey] = Counter()
+    cells: Counter[StoreKey] = Counter()
     settle: dict[int, str | None] = {}
     by_person: dict[tuple[str, str], list[int]] = defaultdict(list)
     for position, item in enumerate(items):
-        by_person[(item.pseudonym, aggregates.family(item.record))].append(position)
+        by_person[(item.pseudonym, linkage_group(item.record))].append(position)
     for positions in by_person.values():
         for position in positions:
             item = items[position]
             others = [items[p].record.start_date for p in positions if p != position]
-            linked = aggregates.linkage_values(item.record, others, as_of=as_of, window_months=ctx.window_months)
-            cells.update(aggregates.contributions(item.provider_id, item.record, config=ctx.indicator_config,
+            linked = linkage_values(item.record, others, as_of=as_of, window_months=ctx.window_months)
+            cells.update(contributions(item.provider_id, item.record, config=ctx.indicator_config,
                                                   linked=linked))
             pending = "pending" in linked.values()
             if pending and item.record.end_date is not None:
@@ -191,7 +179,7 @@ def _change(
     after_cells, settle = _person_cells(after, ctx, as_of)
     delta = Counter(after_cells)
     delta.subtract(before_cells)
-    aggregates.apply(session, delta)
+    aggregate_store.apply(session, delta)
     # Keep the settle month of the records that stay in step with their (maybe changed) linkage.
     for position, item in enumerate(after):
         if item.row_id is not None and settle[position] != item.settle_month:
@@ -207,7 +195,7 @@ def settle(session: Session, ctx: Context, *, as_of: date | None = None) -> int:
     other change, so every change computes 'before' with the same date as the stored counts.
     """
     as_of = as_of or today()
-    last = linkage_as_of(session)
+    last = aggregate_store.linkage_as_of(session)
     if last is not None and last >= as_of:
         return 0
     due = session.execute(
@@ -220,12 +208,12 @@ def settle(session: Session, ctx: Context, *, as_of: date | None = None) -> int:
         new_cells, settle_months = _person_cells(people, ctx, as_of)
         delta = Counter(new_cells)
         delta.subtract(old_cells)
-        aggregates.apply(session, delta)
+        aggregate_store.apply(session, delta)
         for position, item in enumerate(people):
             if settle_months[position] != item.settle_month:
                 session.execute(update(OutcomeRecord).where(OutcomeRecord.id == item.row_id)
                                 .values(settle_month=settle_months[position]))
-    _set_linkage_as_of(session, as_of)
+    aggregate_store.set_linkage_as_of(session, as_of)
     return len(due)
 
 
@@ -235,9 +223,9 @@ def ingest_batch(session: Session, ctx: Context, *, provider_id: str, items: Seq
     if not items:
         raise BatchRejected(400, "invalid-input", "the batch holds no records",
                             [{"field": "records", "reason": "must hold at least one record"}])
-    if len(items) > MAX_BATCH:
-        raise BatchRejected(413, "batch-too-large", f"a batch holds at most {MAX_BATCH} records; split it",
-                            [{"field": "records", "reason": f"{len(items)} records; at most {MAX_BATCH}"}])
+    if len(items) > MAX_BATCH_RECORDS:
+        raise BatchRejected(413, "batch-too-large", f"a batch holds at most {MAX_BATCH_RECORDS} records; split it",
+                            [{"field": "records", "reason": f"{len(items)} records; at most {MAX_BATCH_RECORDS}"}])
     day = today()
     records, record_errors = validate_records(items, today=day, rom_instruments=ctx.vault.rom_instruments)
     errors = [e.as_dict() for e in record_errors]
@@ -360,20 +348,9 @@ def purge_expired(session: Session, ctx: Context, *, as_of: date | None = None) 
     return _remove(session, ctx, OutcomeRecord.purge_month.is_not(None) & (OutcomeRecord.purge_month <= month))
 
 
-# ---- withdrawal -----------------------------------------------------------------------------------
-#: The key under which a session's ``info`` carries the ingestion :class:`Context` (set by Runtime).
-SESSION_CONTEXT = "records_context"
-
-
-@on_withdrawal
-def _on_withdrawal(session: Session, consent: ConsentRecord) -> dict[str, int]:
-    """Withdrawal removes the person's records of that provider and their counts, at once."""
-    ctx = session.info.get(SESSION_CONTEXT)
-    if ctx is None:
-        raise RuntimeError("a withdrawal needs a session made by the runtime (it carries the record keys)")
-    same_person = (OutcomeRecord.provider_id == consent.provider_id) & (OutcomeRecord.pseudonym == consent.pseudonym)
-    removed = _remove(session, ctx, same_person)
-    return {"records_removed": removed}
+def remove_person(session: Session, ctx: Context, *, provider_id: str, pseudonym: str) -> int:
+    """Remove one person's records of one provider and their counts (a consent withdrawal)."""
+    return _remove(session, ctx, (OutcomeRecord.provider_id == provider_id) & (OutcomeRecord.pseudonym == pseudonym))
 
 
 # ---- verification ---------------------------------------------------------------------------------
@@ -381,16 +358,16 @@ def _on_withdrawal(session: Session, consent: ConsentRecord) -> dict[str, int]:
 class Verification:
     records: int
     cells: int
-    differences: list[tuple[CellKey, int, int]]  # (cell, stored, recomputed)
+    differences: list[tuple[StoreKey, int, int]]  # (cell, stored, recomputed)
 
     @property
     def ok(self) -> bool:
         return not self.differences
 
 
-def recompute(session: Session, ctx: Context) -> tuple[int, Counter[CellKey]]:
+def recompute(session: Session, ctx: Context) -> tuple[int, Counter[StoreKey]]:
     """Open every record and compute the whole aggregate store from scratch."""
-    as_of = linkage_as_of(session) or today()
+    as_of = aggregate_store.linkage_as_of(session) or today()
     people = _open_rows(session, ctx, OutcomeRecord.id.is_not(None))
     cells, _ = _person_cells(people, ctx, as_of)
     return len(people), +cells
@@ -398,7 +375,7 @@ def recompute(session: Session, ctx: Context) -> tuple[int, Counter[CellKey]]:
 
 def verify(session: Session, ctx: Context) -> Verification:
     count, expected = recompute(session, ctx)
-    actual = aggregates.stored(session)
+    actual = aggregate_store.stored(session)
     differences = [(key, actual.get(key, 0), expected.get(key, 0))
                    for key in sorted(set(actual) | set(expected)) if actual.get(key, 0) != expected.get(key, 0)]
     return Verification(records=count, cells=len(expected), differences=differences)
@@ -407,5 +384,5 @@ def verify(session: Session, ctx: Context) -> Verification:
 def rebuild(session: Session, ctx: Context) -> int:
     lock(session)
     _, cells = recompute(session, ctx)
-    aggregates.replace_all(session, cells)
+    aggregate_store.replace_all(session, cells)
     return len(cells)

@@ -5,21 +5,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
 from app import dependencies
-from app.auth.clients import OrgType
-from app.auth.principal import Principal, audit_context, requires
+from app.auth.principal import Principal, audit_context, audited
+from app.dependencies import RuntimeDep
 from app.problems import Problem, problem_responses
 from app.records import ingestion
-from app.records.schemas import CsvFormatError, RecordBatch, parse_csv
+from app.records.auth import RecordsWriter
+from app.records.schemas import BatchBody, CsvFormatError, parse_csv
 from app.runtime import Runtime
 
 router = APIRouter(prefix="/v1/records", tags=["records"])
 
-_BATCH_SCHEMA = TypeAdapter(RecordBatch).json_schema(ref_template="#/components/schemas/{model}")
+_BATCH_SCHEMA = TypeAdapter(BatchBody).json_schema(ref_template="#/components/schemas/{model}")
 
 
 class BatchAccepted(BaseModel):
@@ -67,10 +68,11 @@ def _items(body: bytes, content_type: str) -> list[Any]:
         }
     },
 )
+@audited("records.batch")
 async def submit_batch(
     request: Request,
-    principal: Principal = Depends(requires("records:write", OrgType.provider, action="records.batch")),
-    runtime: Runtime = Depends(dependencies.runtime),
+    principal: RecordsWriter,
+    runtime: RuntimeDep,
 ) -> BatchAccepted:
     body = await request.body()
     items = _items(body, request.headers.get("content-type", ""))
@@ -104,12 +106,13 @@ def _store(runtime: Runtime, principal: Principal, items: list[Any], context: An
     responses=problem_responses(400, 401, 403, 404),
     name="records.retract",
 )
+@audited("records.retract")
 def retract_record(
     request: Request,
     session: dependencies.DbSession,
+    principal: RecordsWriter,
+    runtime: RuntimeDep,
     record_id: str = Path(pattern=r"^[A-Za-z0-9._:-]{1,64}$"),
-    principal: Principal = Depends(requires("records:write", OrgType.provider, action="records.retract")),
-    runtime: Runtime = Depends(dependencies.runtime),
 ) -> Response:
     context = audit_context(request)
     context.resource = f"records/{record_id}"

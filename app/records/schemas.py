@@ -529,10 +529,11 @@ RECORD_ADAPTER: TypeAdapter[Record] = TypeAdapter(Record)
 FRAMEWORKS: tuple[str, ...] = tuple(CODELISTS.frameworks)
 
 
-class RecordBatch(_Strict):
+class BatchBody(_Strict):
     """The JSON body of POST /v1/records/batches (for the OpenAPI document)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Titled as before; the stored batch is app.models.RecordBatch.
+    model_config = ConfigDict(extra="forbid", frozen=True, title="RecordBatch")
 
     records: list[Record] = Field(min_length=1, max_length=MAX_BATCH_RECORDS)
 

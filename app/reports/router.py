@@ -8,26 +8,21 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from app import dependencies
-from app.auth.clients import OrgType
-from app.auth.principal import Principal, audit_context, for_organisation, requires
+from app.auth.principal import audit_context, audited
+from app.dependencies import RuntimeDep
 from app.negotiation import preferred_media_type
-from app.problems import Problem, problem_responses
+from app.problems import REPORT_BEING_PREPARED, Problem, problem_responses
 from app.reports import notes as provider_notes
+from app.reports.auth import MunicipalityReportReader, NotesWriter, ProviderReportReader, RegionReportReader
+from app.reports.cut import Report, cut
+from app.reports.families import area_family, provider_family, region_family
 from app.reports.periods import PERIOD_PATTERN, Period
-from app.reports.service import (
-    Family,
-    Report,
-    ReportPreparing,
-    area_family,
-    cut,
-    provider_family,
-    region_slug,
-)
+from app.reports.release_cache import ReportPreparing
 from app.runtime import Runtime
 
 router = APIRouter(prefix="/v1", tags=["reports"])
@@ -98,7 +93,7 @@ REPORT_RESPONSES = {
 
 @router.get("/indicators", response_model=list[IndicatorOut], summary="The indicator registry",
             name="indicators.list")
-def indicators(request: Request, runtime: Runtime = Depends(dependencies.runtime)) -> list[IndicatorOut]:
+def indicators(request: Request, runtime: RuntimeDep) -> list[IndicatorOut]:
     audit_context(request).action = "indicators.list"
     return [
         IndicatorOut(id=i.id, framework=i.framework, name_nl=i.name_nl, name_en=i.name_en,
@@ -152,7 +147,7 @@ def _cut(*args: Any, **kwargs: Any) -> Report:
         return cut(*args, **kwargs)
     except ReportPreparing as exc:
         raise Problem(503, f"{exc}; nothing is shown before its disclosure control has run",
-                      kind="report-being-prepared", headers={"Retry-After": str(exc.retry_after)}) from None
+                      kind=REPORT_BEING_PREPARED, headers={"Retry-After": str(exc.retry_after)}) from None
 
 
 def _period(period: str) -> Period:
@@ -164,16 +159,16 @@ PeriodQuery = Query(pattern=PERIOD_PATTERN, description="2025, 2025-H1 or 2025-Q
 
 @router.get("/reports/municipalities/{code}", response_model=ReportOut, responses=REPORT_RESPONSES,
             summary="A municipality's outcome report", name="reports.municipality")
+@audited("reports.municipality")
 def municipality_report(
     request: Request,
     session: dependencies.DbSession,
+    principal: MunicipalityReportReader,
+    runtime: RuntimeDep,
     code: str = Path(pattern=r"^GM\d{4}$"),
     period: str = PeriodQuery,
     framework: Framework = "jeugdhulp",
     by: AreaBy | None = None,
-    principal: Principal = Depends(for_organisation("reports:read", OrgType.municipality, "code",
-                                                    action="reports.municipality")),
-    runtime: Runtime = Depends(dependencies.runtime),
 ) -> ReportOut | Response:
     engine = runtime.reports
     family = area_family(code, runtime.codelists, runtime.privacy.configuration)
@@ -186,41 +181,41 @@ def municipality_report(
 @router.get("/reports/regions/{region_id}", response_model=ReportOut, responses=REPORT_RESPONSES,
             summary="A region's outcome report (regions that agreed; for their member municipalities)",
             name="reports.region")
+@audited("reports.region")
 def region_report(
     request: Request,
     session: dependencies.DbSession,
+    principal: RegionReportReader,
+    runtime: RuntimeDep,
     region_id: str = Path(pattern=r"^[a-z0-9-]{1,60}$"),
     period: str = PeriodQuery,
     framework: Framework = "jeugdhulp",
     by: WideBy | None = None,
-    principal: Principal = Depends(requires("reports:read", OrgType.municipality, action="reports.region")),
-    runtime: Runtime = Depends(dependencies.runtime),
 ) -> ReportOut | Response:
     audit_context(request).resource = request.url.path
-    own_region = runtime.codelists.region_of(principal.org_id)
-    agreed = runtime.privacy.configuration.regions.reporting_agreed
-    if own_region is None or region_slug(own_region) != region_id or own_region not in agreed:
+    family = region_family(principal.org_id, region_id, runtime.codelists, runtime.privacy.configuration)
+    if family is None:
         raise Problem(404, f"no report at {request.url.path}")
-    family: Family = area_family(principal.org_id, runtime.codelists, runtime.privacy.configuration)
     members = list(family.regions[region_id])
     report = _cut(runtime.reports, session, family=family, unit=region_id, period=_period(period),
                  framework=framework, by=by, categories_from=members if by == "municipality" else None)
     notes = provider_notes.overlapping(session, municipalities=members, period=_period(period))
-    return _render(request, report, {"type": "region", "id": region_id, "name": own_region}, notes, runtime)
+    name = runtime.codelists.region_of(principal.org_id) or region_id
+    return _render(request, report, {"type": "region", "id": region_id, "name": name}, notes, runtime)
 
 
 @router.get("/reports/providers/{agb}", response_model=ReportOut, responses=REPORT_RESPONSES,
             summary="A provider's own mirror report (spiegelrapportage)", name="reports.provider")
+@audited("reports.provider")
 def provider_report(
     request: Request,
     session: dependencies.DbSession,
+    principal: ProviderReportReader,
+    runtime: RuntimeDep,
     agb: str = Path(pattern=r"^\d{8}$"),
     period: str = PeriodQuery,
     framework: Framework = "jeugdhulp",
     by: ProviderBy | None = None,
-    principal: Principal = Depends(for_organisation("reports:read", OrgType.provider, "agb",
-                                                    action="reports.provider")),
-    runtime: Runtime = Depends(dependencies.runtime),
 ) -> ReportOut | Response:
     report = _cut(runtime.reports, session, family=provider_family(agb), unit=agb, period=_period(period),
                  framework=framework, by=by)
@@ -240,12 +235,13 @@ class NoteIn(BaseModel):
 
 @router.post("/notes", status_code=201, response_model=NoteOut, responses=problem_responses(400, 401, 403),
              summary="The story behind the figures, for a municipality and period", name="notes.save")
+@audited("notes.save")
 def save_note(
     body: NoteIn,
     request: Request,
     session: dependencies.DbSession,
-    principal: Principal = Depends(requires("notes:write", OrgType.provider, action="notes.save")),
-    runtime: Runtime = Depends(dependencies.runtime),
+    principal: NotesWriter,
+    runtime: RuntimeDep,
 ) -> NoteOut:
     if body.municipality not in runtime.codelists.municipalities:
         raise Problem(400, "unknown municipality", errors=[{"field": "municipality", "reason": "unknown code"}])
