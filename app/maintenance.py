@@ -1,7 +1,9 @@
-"""Scheduled housekeeping: retention and the settling of pending linkage indicators.
+"""Scheduled jobs: retention, the settling of pending linkage indicators, and releases.
 
-The service runs :func:`loop` in the background (hourly); ``ttp retention run`` runs
-:func:`retention` by hand. Both are audited with counts only.
+The service runs :func:`loop` (hourly housekeeping) and :func:`release_loop` (every ten minutes:
+make the releases the calendar says are due) in the background; each run takes a lease in the
+database first (:mod:`app.jobs`), so with several workers or pods every job runs exactly once.
+``ttp retention run`` and ``ttp releases publish`` run the same by hand. All are audited.
 """
 
 from __future__ import annotations
@@ -11,13 +13,15 @@ import logging
 
 import anyio
 
-from app import db
+from app import db, jobs
 from app.audit import log as audit_log
 from app.records import ingestion
+from app.reports.releases import publish_due
 from app.runtime import Runtime
 
 log = logging.getLogger("ttp.maintenance")
 INTERVAL_SECONDS = 3600
+RELEASE_INTERVAL_SECONDS = 600
 
 
 def retention(runtime: Runtime, *, source: str = "scheduler", audit_nothing: bool = True) -> int:
@@ -42,14 +46,41 @@ def settle(runtime: Runtime) -> int:
         return ingestion.settle(session, runtime.records)
 
 
+def publish_releases(runtime: Runtime) -> int:
+    """Make the releases due now, if no other process is making them; how many were published."""
+    ran, made = jobs.run_once(runtime.sessions, "releases",
+                              lambda: publish_due(runtime.sessions, runtime.publisher))
+    return sum(1 for m in made or [] if m.release_id) if ran else 0
+
+
+async def release_loop(runtime: Runtime, interval_seconds: float = RELEASE_INTERVAL_SECONDS,
+                       first_run_seconds: float | None = None) -> None:
+    """Every ``interval_seconds`` publish what is due (the first run ``first_run_seconds`` after
+    start, default one interval)."""
+    delay = interval_seconds if first_run_seconds is None else first_run_seconds
+    while True:
+        await asyncio.sleep(delay)
+        delay = interval_seconds
+        try:
+            published = await anyio.to_thread.run_sync(publish_releases, runtime)
+            if published:
+                log.info("releases published", extra={"count": published})
+        except Exception as exc:  # noqa: BLE001 - keep the scheduler alive; the next run retries
+            log.error("release job failed", extra={"error_type": type(exc).__name__})
+
+
 async def loop(runtime: Runtime, interval_seconds: float = INTERVAL_SECONDS) -> None:
     """Every ``interval_seconds`` (the first run one interval after start): settle, then retention.
     A scheduled retention run that removed nothing leaves no audit entry (an hourly no-op is noise)."""
     while True:
         await asyncio.sleep(interval_seconds)
         try:
-            await anyio.to_thread.run_sync(settle, runtime)
-            removed = await anyio.to_thread.run_sync(lambda: retention(runtime, audit_nothing=False))
+            def housekeeping() -> int:
+                settle(runtime)
+                return retention(runtime, audit_nothing=False)
+
+            _, removed = await anyio.to_thread.run_sync(
+                lambda: jobs.run_once(runtime.sessions, "maintenance", housekeeping))
             if removed:
                 log.info("retention", extra={"count": removed})
         except Exception as exc:  # noqa: BLE001 - keep the scheduler alive; the next run retries

@@ -232,3 +232,43 @@ class ProviderNote(Base):
     period: Mapped[str] = mapped_column(String(7), nullable=False)
     text: Mapped[str] = mapped_column(Text, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class ReleaseRecord(Base):
+    """One release of a family for a year and framework: immutable (triggers refuse UPDATE and
+    DELETE), signed, its content hash in the audit log. Owned by :mod:`app.reports.releases`."""
+
+    __tablename__ = "releases"
+    __table_args__ = (
+        UniqueConstraint("family", "year", "framework", "sequence", name="uq_releases_sequence"),
+        UniqueConstraint("family", "year", "framework", "slot", name="uq_releases_slot"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    release_id: Mapped[str] = mapped_column(String(40), nullable=False, unique=True)
+    family: Mapped[str] = mapped_column(String(80), nullable=False)
+    year: Mapped[int] = mapped_column(Integer, nullable=False)
+    framework: Mapped[str] = mapped_column(String(20), nullable=False)
+    sequence: Mapped[int] = mapped_column(Integer, nullable=False)
+    slot: Mapped[date] = mapped_column(Date, nullable=False)  # the calendar date it was made for
+    periods: Mapped[str] = mapped_column(Text, nullable=False)  # JSON list of the periods it publishes
+    generation: Mapped[int] = mapped_column(Integer, nullable=False)  # of the aggregate store it read
+    as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    config_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    figures: Mapped[str] = mapped_column(Text, nullable=False)  # JSON: withheld cells per indicator and why
+    content: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)  # zlib JSON: every published cell
+    content_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    base: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)  # zlib JSON: the counts it was cut from
+    key_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    signature: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+class JobLease(Base):
+    """Who runs a periodic job now: one holder across every process and pod, until ``until``."""
+
+    __tablename__ = "job_leases"
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(80), nullable=False)
+    until: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)

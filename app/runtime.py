@@ -24,7 +24,7 @@ from app.records import ingestion
 from app.records.codelists import CodeLists, load_codelists, load_rom_instruments
 from app.records.vault import RecordVault
 from app.reports.registry import load_registry
-from app.reports.release_cache import ReleaseCache
+from app.reports.releases import Publisher
 from app.settings import Settings
 
 log = logging.getLogger("ttp.runtime")
@@ -48,8 +48,8 @@ class Runtime:
     pseudonymiser: TtpPseudonymiser
     #: What record ingestion needs: the record vault (KEKs), the pseudonymiser, the configuration.
     records: ingestion.Context
-    #: Reports: the indicator registry and the latest release of every family.
-    reports: ReleaseCache
+    #: Releases: what making one needs (registry, configuration, keys); reports read stored releases.
+    publisher: Publisher
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
@@ -89,7 +89,9 @@ class Runtime:
             engine=engine,
             sessions=sessions,
             records=records,
-            reports=ReleaseCache(load_registry(), loaded.configuration, codelists, sessions=sessions),
+            publisher=Publisher(registry=load_registry(), configuration=loaded.configuration,
+                                config_sha256=loaded.sha256, codelists=codelists, keyring=keyring,
+                                ttp_id=settings.ttp_id),
             privacy=loaded,
             keyring=keyring,
             codelists=codelists,
@@ -121,5 +123,4 @@ class Runtime:
         log.info("started", extra={"config_sha256": self.privacy.sha256})
 
     def close(self) -> None:
-        self.reports.close()
         self.engine.dispose()

@@ -26,7 +26,14 @@ def year() -> int:
 
 
 @pytest.fixture
-def loaded(api, token_for, year):  # type: ignore[no-untyped-def]
+def loaded(api, token_for, year, publish):
+    """The data of :func:`_load`, published."""
+    _load(api, token_for, year)
+    publish()
+    return year
+
+
+def _load(api, token_for, year):  # type: ignore[no-untyped-def]
     """Amsterdam (GM0363, no regional agreement): provider A 30, B 9 (below 10), C 15 ended
     trajectories in the first two quarters of last year; provider A also 12 in Utrecht."""
     plan = {"A": [("GM0363", 30), ("GM0344", 12)], "B": [("GM0363", 9)], "C": [("GM0363", 15)]}
@@ -47,7 +54,7 @@ def loaded(api, token_for, year):  # type: ignore[no-untyped-def]
     return year
 
 
-def test_a_municipality_reads_its_own_report_in_json_and_csv(api, token_for, loaded) -> None:  # type: ignore[no-untyped-def]
+def test_a_municipality_reads_its_own_report_in_json_and_csv(api, token_for, loaded) -> None:
     headers = token_for("municipality", "GM0363")
     response = api.get("/v1/reports/municipalities/GM0363", params={"period": str(loaded), "by": "provider"},
                        headers=headers)
@@ -76,7 +83,7 @@ def test_a_municipality_reads_its_own_report_in_json_and_csv(api, token_for, loa
     assert b_row["suppressed"] == "yes" and b_row["denominator"] == "" and b_row["value"] == ""
 
 
-def test_another_municipality_and_unagreed_regions_are_404(api, token_for, loaded) -> None:  # type: ignore[no-untyped-def]
+def test_another_municipality_and_unagreed_regions_are_404(api, token_for, loaded) -> None:
     headers = token_for("municipality", "GM0363")
     assert_problem(api.get("/v1/reports/municipalities/GM0344", params={"period": str(loaded)}, headers=headers),
                    404)
@@ -90,8 +97,8 @@ def test_another_municipality_and_unagreed_regions_are_404(api, token_for, loade
                    403)
 
 
-def test_a_member_of_an_agreed_region_reads_the_region_cut_from_the_same_release(  # type: ignore[no-untyped-def]
-    api, token_for, year
+def test_a_member_of_an_agreed_region_reads_the_region_cut_from_the_same_release(
+    api, token_for, year, publish
 ) -> None:
     """Friesland agreed to regional reports: Leeuwarden reads the region, by municipality. The
     small member (Heerenveen, 6) is withheld, and Leeuwarden's own report shows exactly what the
@@ -106,6 +113,7 @@ def test_a_member_of_an_agreed_region_reads_the_region_cut_from_the_same_release
                                          end_reason="03" if i % 4 == 0 else "01"))
             person += 1
     assert post(api, provider, records).status_code == 200
+    publish()
 
     leeuwarden = token_for("municipality", "GM0080")
     params = {"period": str(year), "by": "municipality"}
@@ -123,7 +131,7 @@ def test_a_member_of_an_agreed_region_reads_the_region_cut_from_the_same_release
     own_total = next(c for c in own["cells"] if c["indicator"] == "1" and not c["dimensions"])
     in_region = {k: v for k, v in dropout["GM0080"].items() if k != "dimensions"}
     assert {k: v for k, v in own_total.items() if k != "dimensions"} == in_region
-    assert own["as_of"] == body["as_of"]
+    assert own["as_of"] == body["as_of"] and own["release"] == body["release"]
 
     # not a member: no region report; a member still cannot read a fellow member's report
     amsterdam = token_for("municipality", "GM0363")
@@ -132,7 +140,7 @@ def test_a_member_of_an_agreed_region_reads_the_region_cut_from_the_same_release
                    404)
 
 
-def test_a_provider_reads_only_its_own_figures(api, token_for, loaded) -> None:  # type: ignore[no-untyped-def]
+def test_a_provider_reads_only_its_own_figures(api, token_for, loaded) -> None:
     headers = token_for("provider", PROVIDERS["A"])
     own = api.get(f"/v1/reports/providers/{PROVIDERS['A']}", params={"period": str(loaded), "by": "municipality"},
                   headers=headers)
@@ -146,14 +154,14 @@ def test_a_provider_reads_only_its_own_figures(api, token_for, loaded) -> None: 
                            headers=headers), 404)
 
 
-def test_bad_query_is_a_400_naming_the_parameter(api, token_for, loaded) -> None:  # type: ignore[no-untyped-def]
+def test_bad_query_is_a_400_naming_the_parameter(api, token_for, loaded) -> None:
     headers = token_for("municipality", "GM0363")
     body = assert_problem(api.get("/v1/reports/municipalities/GM0363", params={"period": "2025-Q5", "by": "bsn"},
                                   headers=headers), 400)
     assert {e["field"] for e in body["errors"]} == {"query.period", "query.by"}
 
 
-def test_notes_appear_in_reports_of_that_provider_and_period(api, token_for, loaded) -> None:  # type: ignore[no-untyped-def]
+def test_notes_appear_in_reports_of_that_provider_and_period(api, token_for, loaded) -> None:
     provider = token_for("provider", PROVIDERS["C"])
     note = {"municipality": "GM0363", "period": f"{loaded}-Q1",
             "text": "Wachtlijst in Q1 door personeelstekort; uitval daardoor hoger."}
@@ -167,7 +175,7 @@ def test_notes_appear_in_reports_of_that_provider_and_period(api, token_for, loa
     assert_problem(api.post("/v1/notes", json=note, headers=municipality), 403)
 
 
-def test_indicator_registry(api) -> None:  # type: ignore[no-untyped-def]
+def test_indicator_registry(api) -> None:
     registry = api.get("/v1/indicators").json()
     ids = {i["id"] for i in registry}
     assert {"1", "2", "3.1", "3.2", "3.3", "3.4", "jbjr.experience", "jr.risk"} <= ids
@@ -175,22 +183,16 @@ def test_indicator_registry(api) -> None:  # type: ignore[no-untyped-def]
     assert dropout["name_nl"] == "Uitval" and dropout["reads"] == "share"
 
 
-def test_a_family_that_takes_long_is_prepared_in_the_background(api, token_for, loaded, app) -> None:  # type: ignore[no-untyped-def]
-    engine = app.state.runtime.reports
-    engine.wait_seconds = 0.0  # as if protecting this family took longer than a request may wait
+def test_a_period_before_its_first_release_is_a_409_with_the_date(api, token_for, loaded) -> None:
     headers = token_for("municipality", "GM0363")
-    params = {"period": str(loaded), "by": "hulpvorm"}
-    first = api.get("/v1/reports/municipalities/GM0363", params=params, headers=headers)
-    body = assert_problem(first, 503)
-    assert body["type"] == "urn:outcome-ttp:problem:report-being-prepared"
-    assert int(first.headers["retry-after"]) > 0
-    engine.wait_seconds = 60.0
-    ready = api.get("/v1/reports/municipalities/GM0363", params=params, headers=headers)
-    assert ready.status_code == 200, ready.text
-    assert any(c["suppressed"] for c in ready.json()["cells"])
+    this_year = date.today().year
+    response = api.get("/v1/reports/municipalities/GM0363", params={"period": f"{this_year}-Q4"}, headers=headers)
+    body = assert_problem(response, 409)
+    assert body["type"] == "urn:outcome-ttp:problem:not-yet-published"
+    assert f"first published on {this_year + 1}-02-14" in body["detail"]  # Q4 ends 31 December; 45 days later
 
 
-def test_each_release_logs_how_many_cells_were_withheld_and_no_counts(api, token_for, loaded) -> None:  # type: ignore[no-untyped-def]
+def test_each_release_logs_how_many_cells_were_withheld_and_no_counts(api, token_for, year, publish) -> None:
     import json
     import logging
 
@@ -202,20 +204,19 @@ def test_each_release_logs_how_many_cells_were_withheld_and_no_counts(api, token
         def emit(self, record: logging.LogRecord) -> None:
             lines.append(JsonFormatter().format(record))
 
+    loaded = _load(api, token_for, year)
     logger = logging.getLogger("ttp.reports")
     handler = Keep()
     logger.addHandler(handler)
     level = logger.level
     logger.setLevel(logging.INFO)
     try:
-        headers = token_for("municipality", "GM0363")
-        response = api.get("/v1/reports/municipalities/GM0363", params={"period": str(loaded)}, headers=headers)
-        assert response.status_code == 200
+        publish()
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
     logged = [json.loads(line) for line in lines if "disclosure control applied" in line]
-    dropout = next(entry for entry in logged if entry["indicator"] == "1")
+    dropout = next(entry for entry in logged if entry["indicator"] == "1" and entry["family"].endswith("GM0363"))
     assert dropout["family"] == "municipality:GM0363" and dropout["year"] == loaded
     figures = dropout["disclosure"]
     assert figures["primary"] >= 1 and figures["check_ok"] is True
@@ -223,51 +224,7 @@ def test_each_release_logs_how_many_cells_were_withheld_and_no_counts(api, token
     assert not any(key in figures for key in ("denominator", "numerator", "value"))
 
 
-def test_after_new_data_the_last_release_is_shown_until_the_new_one_is_ready(  # type: ignore[no-untyped-def]
-    api, token_for, loaded, app
-) -> None:
-    import threading
-    from datetime import datetime
-
-    engine = app.state.runtime.reports
-    engine.wait_seconds = 60.0
-    headers = token_for("municipality", "GM0363")
-    params = {"period": str(loaded)}
-
-    def dropout_total(report):  # type: ignore[no-untyped-def]
-        return next(c for c in report["cells"] if c["indicator"] == "1" and not c["dimensions"])["denominator"]
-
-    first = api.get("/v1/reports/municipalities/GM0363", params=params, headers=headers).json()
-    assert dropout_total(first) == 55  # 54, rounded
-
-    # the protection worker is busy, so the release after the new records cannot be ready yet
-    busy = threading.Event()
-    engine._executor.submit(busy.wait, 30)
-    provider = token_for("provider", PROVIDERS["A"])
-    people = Population(api, provider)
-    more = []
-    for i in range(6):
-        start, end = _quarter_dates(loaded, 1, i)
-        more.append(people.record(900 + i, municipality="GM0363", start_date=start, end_date=end, end_reason="01"))
-    assert post(api, provider, more).status_code == 200
-    try:
-        stale = api.get("/v1/reports/municipalities/GM0363", params=params, headers=headers)
-        assert stale.status_code == 200, stale.text
-        assert stale.json() == first  # the same release: same figures, same as_of
-    finally:
-        busy.set()
-    for _ in range(600):  # the new release is prepared in the background
-        fresh = api.get("/v1/reports/municipalities/GM0363", params=params, headers=headers).json()
-        if fresh["as_of"] != first["as_of"] or dropout_total(fresh) != 55:
-            break
-        threading.Event().wait(0.05)
-    assert dropout_total(fresh) == 60  # 54 + 6
-    assert datetime.fromisoformat(fresh["as_of"]) >= datetime.fromisoformat(first["as_of"])
-    as_csv = api.get("/v1/reports/municipalities/GM0363", params=params, headers={**headers, "Accept": "text/csv"})
-    assert {row["as_of"] for row in csv.DictReader(io.StringIO(as_csv.text))} == {fresh["as_of"]}
-
-
-def test_no_suppressed_cell_can_be_narrowed_from_everything_the_party_can_pull(  # type: ignore[no-untyped-def]
+def test_no_suppressed_cell_can_be_narrowed_from_everything_the_party_can_pull(
     api, token_for, loaded
 ) -> None:
     """Pull every report the municipality may obtain for the year (every period, every breakdown),
@@ -343,8 +300,8 @@ FRIESLAND_PLAN = {  # municipality -> [(provider, ended trajectories)]
 }
 
 
-def test_a_region_member_cannot_narrow_any_suppressed_cell_from_everything_it_can_pull(  # type: ignore[no-untyped-def]
-    api, token_for, year
+def test_a_region_member_cannot_narrow_any_suppressed_cell_from_everything_it_can_pull(
+    api, token_for, year, publish
 ) -> None:
     """Leeuwarden pulls every Friesland region report (every period, every breakdown, and by
     municipality) and every report of its own, then bounds each withheld count by linear
@@ -381,6 +338,7 @@ def test_a_region_member_cannot_narrow_any_suppressed_cell_from_everything_it_ca
                         truth[("rest", period, "total", "")] = truth.get(("rest", period, "total", ""), 0) + 1
         if records:
             assert post(api, provider, records).status_code == 200
+    publish()
 
     headers = token_for("municipality", "GM0080")
     periods = [str(year), f"{year}-H1", f"{year}-H2", *(f"{year}-Q{q}" for q in range(1, 5))]
@@ -414,7 +372,7 @@ def test_a_region_member_cannot_narrow_any_suppressed_cell_from_everything_it_ca
     index = {k: i for i, k in enumerate(sorted(variables))}
     rows: list[dict[int, float]] = []
 
-    def relation(total, parts) -> None:  # type: ignore[no-untyped-def]
+    def relation(total, parts) -> None:
         if total in index and all(p in index for p in parts):
             row = {index[total]: -1.0}
             for p in parts:
@@ -482,7 +440,7 @@ def _true_amsterdam_denominators(year: str) -> dict[tuple[str, str, str], int]:
     return truth
 
 
-def test_mean_mark_interval_and_response_rate_against_hand_computation(api, token_for, year) -> None:  # type: ignore[no-untyped-def]
+def test_mean_mark_interval_and_response_rate_against_hand_computation(api, token_for, year, publish) -> None:
     """Groningen (GM0014): 20 ended trajectories, 16 answered with marks 5..9 (four each), 4 not."""
     headers = token_for("provider", PROVIDERS["A"])
     people = Population(api, headers)
@@ -496,6 +454,7 @@ def test_mean_mark_interval_and_response_rate_against_hand_computation(api, toke
         records.append(record)
     # i < 16 gives marks 5,6,7,8,9 with i % 5: counts 4,3,3,3,3 (i = 0..15)
     assert post(api, headers, records).status_code == 200
+    publish()
     report = api.get("/v1/reports/municipalities/GM0014", params={"period": f"{year}-Q1"},
                      headers=token_for("municipality", "GM0014")).json()
     mean = next(c for c in report["cells"] if c["indicator"] == "2" and not c["dimensions"])
@@ -504,9 +463,11 @@ def test_mean_mark_interval_and_response_rate_against_hand_computation(api, toke
     sd = (sum((m - expected_mean) ** 2 for m in marks) / 15) ** 0.5
     half = 2.131449545559323 * sd / 16 ** 0.5  # t(0.975, 15)
     assert not mean["suppressed"]
-    assert mean["value"] == round(expected_mean, 2)
-    assert mean["ci_low"] == round(expected_mean - half, 2) and mean["ci_high"] == round(expected_mean + half, 2)
-    assert mean["response_rate"] == 80.0  # 16 of 20
+    # counts are rounded to multiples of 5, so the mean and its interval are shown with one decimal
+    assert mean["value"] == round(expected_mean, 1)
+    assert mean["ci_low"] == round(expected_mean - half, 1) and mean["ci_high"] == round(expected_mean + half, 1)
     assert mean["responses"] == 15  # 16, shown rounded to a multiple of 5
+    assert mean["response_rate"] == 75.0  # from the shown counts: 15 of 20 (exactly: 16 of 20)
     share = next(c for c in report["cells"] if c["indicator"] == "2.satisfied" and not c["dimensions"])
-    assert share["value"] == round(100 * 9 / 16, 1)  # marks 7, 8, 9: 3 + 3 + 3
+    assert share["numerator"] == 10 and share["denominator"] == 15  # 9 of 16, rounded
+    assert share["value"] == round(100 * 10 / 15, 1)  # from the shown counts, not 9 / 16

@@ -121,6 +121,44 @@ class Indicators(_Section):
     satisfaction_cutoff: int = Field(default=7, ge=1, le=10)
 
 
+#: When a published quarter may be published again with late records, corrections and withdrawals.
+REVISION_POINTS = ("next_release", "year_end")
+
+
+class Publication(_Section):
+    """The publication calendar: when releases are made and when a period may change again.
+
+    ``cadence``: a release every quarter or every month. ``settle_days``: a period is first
+    published this many days after its end (late records and pending linkage settle first).
+    ``revisions``: a published quarter changes again only at these points: ``next_release``
+    (the first release after its first publication) and ``year_end`` (the release that first
+    publishes its year); at any other release its figures are those already published.
+    """
+
+    cadence: str = "quarterly"
+    settle_days: int = Field(default=45, ge=0, le=365)
+    revisions: list[str] = Field(default_factory=lambda: list(REVISION_POINTS))
+
+    @field_validator("cadence")
+    @classmethod
+    def _cadence(cls, value: str) -> str:
+        if value not in ("quarterly", "monthly"):
+            raise ValueError(
+                f"must be 'quarterly' or 'monthly', got {value!r}: releases protect the change since the last "
+                "one by holding back small changes, so a finer cadence only makes more changes wait")
+        return value
+
+    @field_validator("revisions")
+    @classmethod
+    def _revisions(cls, value: list[str]) -> list[str]:
+        unknown = [v for v in value if v not in REVISION_POINTS]
+        if unknown:
+            raise ValueError(f"unknown revision point {unknown[0]!r}; use any of {list(REVISION_POINTS)}")
+        if len(set(value)) != len(value):
+            raise ValueError("a revision point is listed twice")
+        return value
+
+
 class PrivacyConfiguration(_Section):
     """The validated privacy configuration (see ``deploy/privacy.example.toml``)."""
 
@@ -136,6 +174,7 @@ class PrivacyConfiguration(_Section):
     retention: Retention
     linkage: Linkage = Linkage()
     indicators: Indicators = Indicators()
+    publication: Publication = Publication()
 
     @model_validator(mode="after")
     def _consent_purpose(self) -> PrivacyConfiguration:

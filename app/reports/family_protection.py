@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Hashable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -62,9 +62,12 @@ class Release:
 
 
 def suppression_policy(configuration: PrivacyConfiguration) -> SuppressionPolicy:
+    """The configuration's disclosure settings. Where counts are rounded, shares are computed
+    from the rounded counts shown beside them, so that no share undoes the rounding."""
     disclosure = configuration.disclosure
     return SuppressionPolicy(minimum_cell_size=disclosure.minimum_cell_size, small_count=disclosure.small_count,
-                             rounding_base=disclosure.rounding_base)
+                             rounding_base=disclosure.rounding_base,
+                             share_from_rounded_counts=disclosure.rounding_base > 0)
 
 
 def indicator_groups(registry: Registry, framework: str) -> list[tuple[Indicator, ...]]:
@@ -80,20 +83,38 @@ def _signature(linked: LinkedTables) -> tuple[Any, ...]:
     return linked.keys, tuple(c.denominator for c in linked.cells.values())
 
 
-def protect_family(session: Session, family: Family, year: int, framework: str, *,
-                   registry: Registry, configuration: PrivacyConfiguration) -> Release:
-    """Read one snapshot of the family's year and protect it whole."""
+#: A family's counts for one year: ``(unit, quarter, *dimension values, stored indicator) ->
+#: Counter(value -> count)``, as :func:`app.aggregate_store.read_year` gives them.
+FamilyStore = dict[tuple[str, ...], Counter[str]]
+
+
+def store_sources(registry: Registry, framework: str) -> list[str]:
+    """The stored indicators a framework's family reads (its indicators and its population)."""
+    groups = indicator_groups(registry, framework)
+    return sorted({g[0].source for g in groups} | {POPULATION_SOURCE[FRAMEWORKS[framework][0]]})
+
+
+def read_family_store(session: Session, family: Family, year: int, framework: str, *,
+                      registry: Registry) -> FamilyStore:
+    """One snapshot of everything the family's year is made of."""
+    return aggregate_store.read_year(
+        session, unit="provider" if family.kind == "provider" else "municipality", units=family.units,
+        dimensions=family.dimensions, year=year, frameworks=FRAMEWORKS[framework],
+        indicators=store_sources(registry, framework))
+
+
+def protect_family(store: Mapping[tuple[str, ...], Counter[str]], family: Family, year: int, framework: str, *,
+                   registry: Registry, configuration: PrivacyConfiguration, generation: int = 0,
+                   as_of: datetime | None = None,
+                   also_suppress: Mapping[str, Collection[Hashable]] | None = None) -> Release:
+    """Protect a family's year, whole, from one snapshot of its counts. ``also_suppress``: cells
+    to withhold per indicator whatever their counts (cells an earlier release withheld)."""
     started = time.perf_counter()
-    snapshot = aggregate_store.generation(session)
-    as_of = datetime.now(UTC).replace(microsecond=0)
+    snapshot = generation
+    as_of = as_of or datetime.now(UTC).replace(microsecond=0)
     frameworks = FRAMEWORKS[framework]
     groups = indicator_groups(registry, framework)
     population_source = POPULATION_SOURCE[frameworks[0]]
-    store = aggregate_store.read_year(
-        session, unit="provider" if family.kind == "provider" else "municipality", units=family.units,
-        dimensions=family.dimensions, year=year, frameworks=frameworks,
-        indicators=sorted({g[0].source for g in groups} | {population_source}))
-    session.rollback()  # everything needed is read; do not hold a transaction while protecting
     cutoff = configuration.indicators.satisfaction_cutoff
     of_source: dict[str, list[Indicator]] = defaultdict(list)
     for group in groups:
@@ -123,13 +144,16 @@ def protect_family(session: Session, family: Family, year: int, framework: str, 
             sharing[_signature(linked[name])].append(name)
     tables: dict[str, ProtectedTables] = {}
     for names in sharing.values():
-        tables.update(protect_shared_denominator({n: linked[n] for n in names}, policy, thresholds))
+        withheld = {n: (also_suppress or {}).get(n, ()) for n in names}
+        tables.update(protect_shared_denominator({n: linked[n] for n in names}, policy, thresholds,
+                                                 also_suppress=withheld))
     population = None
     population_linked = _linked(family, population_base)
     if population_linked.cells:
         twins = sharing.get(_signature(population_linked))
         population = tables[twins[0]] if twins else protect_shared_denominator(
-            {"population": population_linked}, policy, thresholds)["population"]
+            {"population": population_linked}, policy, thresholds,
+            also_suppress={"population": (also_suppress or {}).get("population", ())})["population"]
     population_counts = {k: c.denominator for k, c in population_linked.cells.items()}
     seconds = time.perf_counter() - started
     released = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import asdict
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -16,13 +16,12 @@ from app import dependencies
 from app.auth.principal import audit_context, audited
 from app.dependencies import RuntimeDep
 from app.negotiation import preferred_media_type
-from app.problems import REPORT_BEING_PREPARED, Problem, problem_responses
+from app.problems import NOT_YET_PUBLISHED, Problem, problem_responses
 from app.reports import notes as provider_notes
 from app.reports.auth import MunicipalityReportReader, NotesWriter, ProviderReportReader, RegionReportReader
-from app.reports.cut import Report, cut
+from app.reports.cut import NotYetPublished, Report, cut
 from app.reports.families import area_family, provider_family, region_family
 from app.reports.periods import PERIOD_PATTERN, Period
-from app.reports.release_cache import ReportPreparing
 from app.runtime import Runtime
 
 router = APIRouter(prefix="/v1", tags=["reports"])
@@ -68,6 +67,13 @@ class NoteOut(BaseModel):
     text: str
 
 
+class ReleaseOut(BaseModel):
+    id: str
+    sequence: int = Field(description="1 for a family's first release of the year, then 2, 3, ...")
+    published_at: datetime
+    next_release: date = Field(description="When the next release is due (the publication calendar)")
+
+
 class ReportOut(BaseModel):
     unit: dict[str, str]
     period: str
@@ -75,8 +81,8 @@ class ReportOut(BaseModel):
     by: str | None
     threshold: int = Field(description="The minimum cell size that applied (the strictest of the cells shown)")
     as_of: datetime = Field(description=(
-        "When the figures were read from the aggregate store. Reports are cut from a protected "
-        "snapshot; after new data a fresh one is prepared in the background"))
+        "When the release's figures were read from the aggregate store"))
+    release: ReleaseOut = Field(description="The release this report is cut from, and when the next is due")
     rounding_base: int
     completeness: dict[str, float | None] = Field(
         description="Per linkage indicator: % of ended trajectories whose follow-up window has settled")
@@ -85,7 +91,7 @@ class ReportOut(BaseModel):
 
 
 REPORT_RESPONSES = {
-    **problem_responses(400, 401, 403, 404, 503),
+    **problem_responses(400, 401, 403, 404, 409),
     200: {"content": {"application/json": {}, CSV_MEDIA: {"schema": {"type": "string"}}},
           "description": "The report (JSON, or CSV with Accept: text/csv)"},
 }
@@ -99,7 +105,7 @@ def indicators(request: Request, runtime: RuntimeDep) -> list[IndicatorOut]:
         IndicatorOut(id=i.id, framework=i.framework, name_nl=i.name_nl, name_en=i.name_en,
                      numerator=i.numerator_label, denominator=i.denominator_label, unit=i.unit,
                      reads=i.kind, depends_on_answers=i.responses)  # type: ignore[arg-type]
-        for i in runtime.reports.registry.indicators
+        for i in runtime.publisher.registry.indicators
     ]
 
 
@@ -108,10 +114,11 @@ def _render(request: Request, report: Report, unit: dict[str, str], notes: list[
     context = audit_context(request)
     context.purpose = "outcome-monitoring"
     context.detail = {"cells": len(report.cells), "suppressed": sum(c.suppressed for c in report.cells),
-                      "period": report.period}
+                      "period": report.period, "release": report.release.id}
     body = ReportOut(
         unit=unit, period=report.period, framework=report.framework, by=report.by, threshold=report.threshold,
-        as_of=report.as_of, rounding_base=runtime.privacy.configuration.disclosure.rounding_base,
+        as_of=report.as_of, release=ReleaseOut(**asdict(report.release)),
+        rounding_base=runtime.privacy.configuration.disclosure.rounding_base,
         completeness=report.completeness,
         cells=[CellOut(**asdict(c)) for c in report.cells],
         notes=[NoteOut(provider=n.provider_id, municipality=n.municipality, period=n.period, text=n.text)
@@ -129,7 +136,7 @@ def _csv(report: ReportOut) -> str:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(["unit", "period", "framework", "dimension", "category", "indicator", "suppressed",
                      "denominator", "numerator", "value", "ci_low", "ci_high", "responses", "response_rate",
-                     "band", "threshold", "as_of"])
+                     "band", "threshold", "as_of", "release"])
     for cell in report.cells:
         dimension, category = next(iter(cell.dimensions.items()), ("total", ""))
         writer.writerow([
@@ -137,17 +144,17 @@ def _csv(report: ReportOut) -> str:
             "yes" if cell.suppressed else "no",
             *("" if v is None else v for v in (cell.denominator, cell.numerator, cell.value, cell.ci_low,
                                                 cell.ci_high, cell.responses, cell.response_rate, cell.band)),
-            report.threshold, report.as_of.isoformat().replace("+00:00", "Z"),
+            report.threshold, report.as_of.isoformat().replace("+00:00", "Z"), report.release.id,
         ])
     return buffer.getvalue()
 
 
-def _cut(*args: Any, **kwargs: Any) -> Report:
+def _cut(session: Any, runtime: Runtime, **kwargs: Any) -> Report:
     try:
-        return cut(*args, **kwargs)
-    except ReportPreparing as exc:
-        raise Problem(503, f"{exc}; nothing is shown before its disclosure control has run",
-                      kind=REPORT_BEING_PREPARED, headers={"Retry-After": str(exc.retry_after)}) from None
+        return cut(session, registry=runtime.publisher.registry, calendar=runtime.publisher.calendar, **kwargs)
+    except NotYetPublished as exc:
+        raise Problem(409, f"{exc}; reports are published on the calendar of the privacy configuration",
+                      kind=NOT_YET_PUBLISHED) from None
 
 
 def _period(period: str) -> Period:
@@ -170,9 +177,8 @@ def municipality_report(
     framework: Framework = "jeugdhulp",
     by: AreaBy | None = None,
 ) -> ReportOut | Response:
-    engine = runtime.reports
     family = area_family(code, runtime.codelists, runtime.privacy.configuration)
-    report = _cut(engine, session, family=family, unit=code, period=_period(period), framework=framework, by=by)
+    report = _cut(session, runtime, family=family, unit=code, period=_period(period), framework=framework, by=by)
     notes = provider_notes.overlapping(session, municipalities=[code], period=_period(period))
     name = runtime.codelists.municipalities[code].name
     return _render(request, report, {"type": "municipality", "id": code, "name": name}, notes, runtime)
@@ -197,7 +203,7 @@ def region_report(
     if family is None:
         raise Problem(404, f"no report at {request.url.path}")
     members = list(family.regions[region_id])
-    report = _cut(runtime.reports, session, family=family, unit=region_id, period=_period(period),
+    report = _cut(session, runtime, family=family, unit=region_id, period=_period(period),
                  framework=framework, by=by, categories_from=members if by == "municipality" else None)
     notes = provider_notes.overlapping(session, municipalities=members, period=_period(period))
     name = runtime.codelists.region_of(principal.org_id) or region_id
@@ -217,7 +223,7 @@ def provider_report(
     framework: Framework = "jeugdhulp",
     by: ProviderBy | None = None,
 ) -> ReportOut | Response:
-    report = _cut(runtime.reports, session, family=provider_family(agb), unit=agb, period=_period(period),
+    report = _cut(session, runtime, family=provider_family(agb), unit=agb, period=_period(period),
                  framework=framework, by=by)
     notes = [n for n in provider_notes.overlapping(session, municipalities=runtime.codelists.municipalities,
                                                    period=_period(period), providers=[agb])]
