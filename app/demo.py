@@ -233,7 +233,7 @@ _CONTINUE = {
 _REFERRER = {"01": 0.45, "02": 0.24, "03": 0.08, "04": 0.06, "05": 0.08, "06": 0.03, "08": 0.03, None: 0.03}
 _GOAL_SCORE = {-2: 0.06, -1: 0.17, 0: 0.40, 1: 0.26, 2: 0.11}
 # Age in whole years at the start of the first trajectory, per framework.
-_AGE_START = {
+_AGE_START: dict[str, dict[int, float]] = {
     "jeugdhulp": {**{a: 1.0 for a in range(0, 4)}, **{a: 2.6 for a in range(4, 12)}, **{a: 3.8 for a in range(12, 16)},
                   16: 3.6, 17: 3.2, 18: 1.2, 19: 0.8, 20: 0.5, 21: 0.3, 22: 0.2},
     "jeugdbescherming": {**{a: 2.0 for a in range(0, 4)}, **{a: 2.8 for a in range(4, 12)},

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 from app import db
 from app.audit import log as audit_log
@@ -25,7 +26,7 @@ class SeedResult:
     records: int
 
 
-def _new_consent(body: dict) -> registry.NewConsent:  # type: ignore[type-arg]
+def _new_consent(body: dict[str, Any]) -> registry.NewConsent:
     return registry.NewConsent(
         consent_ref=body["consent_ref"], pseudonym=body["pseudonym"], given_by=body["given_by"],
         age_at_consent=body["age_at_consent"], purpose=body["purpose"], municipalities=list(body["municipalities"]),

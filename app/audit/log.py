@@ -60,7 +60,7 @@ def _timestamp(at: datetime) -> str:
 
 def canonical_bytes(values: dict[str, Any]) -> bytes:
     """The canonical form of an entry: sorted-key compact JSON of the fixed field set, UTF-8."""
-    doc = {name: values.get(name) for name in _CANONICAL_FIELDS}
+    doc: dict[str, Any] = {name: values.get(name) for name in _CANONICAL_FIELDS}
     doc["at"] = _timestamp(doc["at"])
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 

@@ -58,7 +58,8 @@ def audited(action: str) -> Callable[[Endpoint], Endpoint]:
 
 def audit_action(request: Request) -> str | None:
     """The action :func:`audited` named for the endpoint serving ``request`` (None when it named none)."""
-    return _ACTIONS.get(request.scope.get("endpoint"))
+    endpoint = request.scope.get("endpoint")
+    return _ACTIONS.get(endpoint) if endpoint is not None else None
 
 
 def _bearer(request: Request) -> str:

@@ -45,6 +45,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NoReturn, SupportsIndex
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -264,7 +265,7 @@ class BatchSealer:
     def __repr__(self) -> str:
         return f"BatchSealer(kek_id={self._wrapped.kek_id!r}, sealed={self._next_counter})"
 
-    def __reduce_ex__(self, protocol: object) -> object:
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
         # copy.copy, copy.deepcopy and pickle all go through here: a copy would reuse nonces.
         raise TypeError("BatchSealer holds a live data key and cannot be copied or pickled")
 

@@ -47,6 +47,7 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def _new_material(purpose: Purpose) -> bytes:
+    key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
     if purpose == "token-signing":
         key = ec.generate_private_key(ec.SECP256R1())
     elif purpose == "audit-signing":

@@ -64,8 +64,8 @@ def linkage_values(
         return {}
     starts = list(other_starts)
     if record.framework == "jeugdhulp":
-        status = indicators.new_start_status(record.end_date, starts, as_of=as_of, window_months=window_months)
-        return {"3.2": status}
-    status = indicators.repeat_status(record.start_date, record.end_date, starts, as_of=as_of,
+        new_start = indicators.new_start_status(record.end_date, starts, as_of=as_of, window_months=window_months)
+        return {"3.2": new_start}
+    repeat = indicators.repeat_status(record.start_date, record.end_date, starts, as_of=as_of,
                                       window_months=window_months)
-    return {"jbjr.repeat": status}
+    return {"jbjr.repeat": repeat}

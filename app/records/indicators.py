@@ -58,7 +58,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from types import MappingProxyType
-from typing import Literal
+from typing import Final, Literal
 
 from app.records.codelists import RomInstrument, load_codelists, load_rom_instruments
 from app.records.schemas import (
@@ -77,11 +77,12 @@ DEFAULT_SATISFACTION_CUTOFF = 7
 DEFAULT_WINDOW_MONTHS = 6
 DROPOUT_END_REASON = "03"  # BiJ: ended early, one-sidedly by the client
 NO_RESPONSE = "no_response"
-PENDING = "pending"
-NEW_START = "new_start"
-NO_NEW_START = "no_new_start"
-REPEAT = "repeat"
-NO_REPEAT = "no_repeat"
+# Final, so that the type checker reads them as the literals of LinkageStatus and RepeatStatus.
+PENDING: Final = "pending"
+NEW_START: Final = "new_start"
+NO_NEW_START: Final = "no_new_start"
+REPEAT: Final = "repeat"
+NO_REPEAT: Final = "no_repeat"
 MARK_PREFIX = "mark:"
 # RCI and GAS T are rounded to this many decimals before they are compared with their cut-off,
 # so that floating-point noise (1.9599999999999997) cannot decide an edge case.
@@ -386,16 +387,18 @@ def _measure_values(
     if answer.informant is not None:
         values.append(IndicatorValue("jbjr.experience.informant", answer.informant))
     values.append(IndicatorValue("jbjr.repeat", PENDING))
-    outcomes = record.outcomes
     if isinstance(record, JeugdbeschermingRecord):
-        if outcomes and outcomes.threat is not None:
-            values.append(IndicatorValue("jb.threat", threat_change(outcomes.threat.start, outcomes.threat.end)))
-        acceptance = outcomes.acceptance if outcomes else None
+        jb = record.outcomes
+        if jb and jb.threat is not None:
+            values.append(IndicatorValue("jb.threat", threat_change(jb.threat.start, jb.threat.end)))
+        acceptance = jb.acceptance if jb else None
         for part in ("goals", "help", "role"):
             answered = getattr(acceptance, part) if acceptance is not None else None
             values.append(IndicatorValue(f"jb.acceptance.{part}", answered or NO_RESPONSE))
-    elif outcomes and outcomes.lij_risk is not None:
-        values.append(IndicatorValue("jr.risk", risk_change(outcomes.lij_risk.start, outcomes.lij_risk.end)))
+    else:
+        jr = record.outcomes
+        if jr and jr.lij_risk is not None:
+            values.append(IndicatorValue("jr.risk", risk_change(jr.lij_risk.start, jr.lij_risk.end)))
     return values
 
 

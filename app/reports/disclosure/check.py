@@ -67,7 +67,7 @@ def _neighbourhood(family: IndexedFamily, start: int, unknown: set[int], radius:
     seen = {start}
     frontier = [start]
     for _ in range(radius):
-        layer = set()
+        layer: set[int] = set()
         for cell in frontier:
             for e in family.equations_of[cell]:
                 total, parts = family.equations[e]
@@ -110,9 +110,10 @@ def _check_component(
         low = {i: int(truth[i]) for i in targets}
         high = dict(low)
         q = 0 if quantity == "denominator" else 1
+        already_shown = shown or {}
         for i in targets:  # verified certificates (see .perturbation) already show a part
-            if (q, i) in (shown or {}):
-                lo, hi = shown[(q, i)]  # type: ignore[index]
+            if (q, i) in already_shown:
+                lo, hi = already_shown[(q, i)]
                 low[i], high[i] = min(low[i], _ceil(lo)), max(high[i], _floor(hi))
         open_targets = [] if exact else [i for i in targets if high[i] - low[i] < required[i]]
         rounds = 0

@@ -68,7 +68,10 @@ class ReaderProgramme:
                 upper.append(float(hi))
         self.size = len(lower)
         self.bounds = list(zip(lower, upper, strict=True))
-        rows, cols, vals, rhs = [], [], [], []
+        rows: list[int] = []
+        cols: list[int] = []
+        vals: list[float] = []
+        rhs: list[float] = []
         self.row_of: dict[tuple[int, int], int] = {}  # (equation, 0 = d / 1 = n) -> row
         touching = sorted({e for i in members for e in family.equations_of[i]})
         for e in touching:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Hashable
+from typing import cast
 
 from app.reports.disclosure.indexed import IndexedFamily
 from app.reports.disclosure.tables import TOTAL, sort_key
@@ -78,6 +79,7 @@ class Scopes:
     def of(self, cell: int) -> list[Hashable]:
         key = self.family.keys[cell]
         unit = _unit(key)
+        local: tuple[Hashable, ...] | None
         if unit in self._members:  # a region's cell: the region and the members that add up to it
             index, d = self.family.index, self.family.d
             adding = [m for m in self._members[unit]
@@ -93,8 +95,8 @@ class Scopes:
         return scopes + ([(dimension,)] if dimension is not None else []) + [None]
 
     def cells(self, scope: Hashable) -> list[int]:
-        if scope not in self._cells:
-            dimension, units = scope  # type: ignore[misc]
+        if scope not in self._cells:  # None and (dimension,) are filled in by __init__: (dimension, units) from of()
+            dimension, units = cast(tuple[Hashable, tuple[Hashable, ...]], scope)
             self._cells[scope] = sorted(c for u in units for c in self._units.get((dimension, u), ()))
         return self._cells[scope]
 
@@ -104,7 +106,8 @@ ALL = "*all*"
 
 
 def _with_unit(key: Hashable, unit: Hashable) -> Hashable:
-    return key._replace(unit=unit) if hasattr(key, "_replace") else (unit, *key[1:])  # type: ignore[index]
+    assert isinstance(key, tuple)  # only a cell with a unit (see _unit) gets here
+    return key._replace(unit=unit) if hasattr(key, "_replace") else (unit, *key[1:])
 
 
 def _unit(key: Hashable) -> Hashable:

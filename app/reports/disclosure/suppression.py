@@ -38,6 +38,7 @@ def cell_thresholds(
     validate_thresholds(policy, thresholds)
     cache: dict[frozenset[str], int] = {}
     result = {}
+    assert linked.municipalities is not None  # LinkedTables fills it in on construction
     for key, members in linked.municipalities.items():
         if members not in cache:
             cache[members] = cell_threshold(policy, thresholds, sorted(members))

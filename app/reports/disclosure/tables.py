@@ -23,12 +23,15 @@ from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
 #: Dimension and category of a total cell.
 TOTAL = "*"
 
 _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
+
+#: The cell key type of one :class:`LinkedTables` (a :class:`CellKey` from the builder) and its protection.
+K = TypeVar("K", bound=Hashable)
 
 
 class CellKey(NamedTuple):
@@ -94,7 +97,7 @@ def _counts(value: Any, where: Any) -> CellCounts:
 
 
 @dataclass(frozen=True, eq=False)
-class LinkedTables:
+class LinkedTables(Generic[K]):
     """All cells of one family and the linear relations between them.
 
     cells
@@ -111,14 +114,15 @@ class LinkedTables:
         Without it the Gaussian elimination derives the linear structure from the equations.
     """
 
-    cells: Mapping[Hashable, CellCounts]
+    cells: Mapping[K, CellCounts]
     equations: tuple[Equation, ...]
-    municipalities: Mapping[Hashable, frozenset[str]] | None = None
-    composition: Mapping[Hashable, frozenset[Hashable]] | None = None
+    municipalities: Mapping[K, frozenset[str]] | None = None
+    composition: Mapping[K, frozenset[Hashable]] | None = None
 
     def __post_init__(self) -> None:
         keys = sorted(self.cells, key=sort_key)
-        cells = {key: _counts(self.cells[key], key) for key in keys}
+        # Equations name their cells as plain hashables, so the normalised maps are keyed by those.
+        cells: dict[Hashable, CellCounts] = {key: _counts(self.cells[key], key) for key in keys}
         object.__setattr__(self, "cells", MappingProxyType(cells))
 
         equations = []
@@ -143,14 +147,13 @@ class LinkedTables:
         equations.sort(key=sort_key)
         object.__setattr__(self, "equations", tuple(equations))
 
+        municipalities: dict[Hashable, frozenset[str]] = {}
         if self.municipalities is None:
-            municipalities = {}
             for key in keys:
                 if not isinstance(key, tuple) or not key:
                     raise ValueError("cell keys are not tuples: pass municipalities explicitly")
                 municipalities[key] = frozenset({str(key[0])})
         else:
-            municipalities = {}
             for key in keys:
                 if key not in self.municipalities:
                     raise ValueError(f"no municipalities given for cell {key!r}")
@@ -158,7 +161,7 @@ class LinkedTables:
         object.__setattr__(self, "municipalities", MappingProxyType(municipalities))
 
         if self.composition is not None:
-            composition = {}
+            composition: dict[Hashable, frozenset[Hashable]] = {}
             for key in keys:
                 if key not in self.composition:
                     raise ValueError(f"no composition given for cell {key!r}")
@@ -173,7 +176,7 @@ class LinkedTables:
             object.__setattr__(self, "composition", MappingProxyType(composition))
 
     @property
-    def keys(self) -> tuple[Hashable, ...]:
+    def keys(self) -> tuple[K, ...]:
         """Cell keys in the canonical order."""
         return tuple(self.cells)
 
@@ -196,7 +199,7 @@ def build_linked_tables(
     dimensions: Sequence[str],
     regions: Mapping[str, Iterable[str]] | None = None,
     municipality_dimension: str | None = None,
-) -> LinkedTables:
+) -> LinkedTables[CellKey]:
     """Derive every publishable cell of a family from base counts.
 
     base
