@@ -46,7 +46,7 @@ MUNICIPALITY = "GM0363"
 REGION, REGION_MEMBER = "friesland", "GM0080"  # the region the example configuration agreed; Leeuwarden
 
 
-def fill_store(app, records: int, seed: int) -> tuple[int, float]:  # type: ignore[no-untyped-def]
+def fill_store(app, records: int, seed: int) -> tuple[int, float]:
     runtime = app.state.runtime
     today = datetime.now(UTC).date()
     cells: Counter = Counter()
@@ -67,7 +67,7 @@ def fill_store(app, records: int, seed: int) -> tuple[int, float]:  # type: igno
     return len(cells), time.perf_counter() - started
 
 
-def prepare(stack: ExitStack, records: int, seed: int) -> dict:  # type: ignore[type-arg]
+def prepare(stack: ExitStack, records: int, seed: int) -> dict:
     """A service over a store of ``records`` records; its first (cold) request is timed."""
     scratch = stack.enter_context(tempfile.TemporaryDirectory())
     settings = Settings(data_dir=Path(scratch), log_level="WARNING")
@@ -93,7 +93,7 @@ def prepare(stack: ExitStack, records: int, seed: int) -> dict:  # type: ignore[
             "api": api, "url": url, "headers": headers[MUNICIPALITY], "timings": []}
 
 
-def _token(api: TestClient, runtime, settings: Settings, code: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def _token(api: TestClient, runtime, settings: Settings, code: str) -> dict[str, str]:
     with db.session_scope(runtime.sessions) as session:
         made = clients.create_client(session, name=f"bench {code}", org_type="municipality", org_id=code,
                                      scopes=None, ttp_id=settings.ttp_id,
@@ -103,7 +103,7 @@ def _token(api: TestClient, runtime, settings: Settings, code: str) -> dict[str,
     return {"Authorization": f"Bearer {token}"}
 
 
-def warm(services: list[dict], requests: int) -> None:  # type: ignore[type-arg]
+def warm(services: list[dict], requests: int) -> None:
     """Requests to the services in turn, so that whatever else the machine does at a moment
     falls on both alike."""
     for _ in range(requests):

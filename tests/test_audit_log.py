@@ -13,12 +13,12 @@ from app.audit.merkle import leaf_hash
 from app.models import AuditEntry
 
 
-def entries(app) -> list[AuditEntry]:  # type: ignore[no-untyped-def]
+def entries(app) -> list[AuditEntry]:
     with app.state.runtime.sessions() as session:
         return list(session.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars())
 
 
-def test_one_entry_per_request_with_the_fields(api, app, make_client) -> None:  # type: ignore[no-untyped-def]
+def test_one_entry_per_request_with_the_fields(api, app, make_client) -> None:
     credentials = make_client("admin", "TTP")
     before = len(entries(app))
     token = api.post("/v1/oauth/token", data={"grant_type": "client_credentials"}, headers=credentials.basic())
@@ -51,7 +51,7 @@ def test_one_entry_per_request_with_the_fields(api, app, make_client) -> None:  
     assert token.json()["access_token"] not in dump
 
 
-def test_sequence_is_dense_and_leaves_recompute(api, app, token_for) -> None:  # type: ignore[no-untyped-def]
+def test_sequence_is_dense_and_leaves_recompute(api, app, token_for) -> None:
     admin = token_for("admin", "TTP")
     for _ in range(3):
         api.get("/v1/clients", headers=admin)
@@ -62,7 +62,7 @@ def test_sequence_is_dense_and_leaves_recompute(api, app, token_for) -> None:  #
         assert len(entry.leaf_hash) == 32
 
 
-def test_a_changed_field_changes_the_leaf(api, app) -> None:  # type: ignore[no-untyped-def]
+def test_a_changed_field_changes_the_leaf(api, app) -> None:
     api.get("/v1/clients")
     entry = entries(app)[-1]
     original = entry_leaf_hash(entry)
@@ -72,7 +72,7 @@ def test_a_changed_field_changes_the_leaf(api, app) -> None:  # type: ignore[no-
     assert entry_leaf_hash(entry) != original  # the position is part of the leaf: reordering shows
 
 
-def test_leaf_is_rfc9162_leaf_of_canonical_json(api, app) -> None:  # type: ignore[no-untyped-def]
+def test_leaf_is_rfc9162_leaf_of_canonical_json(api, app) -> None:
     api.get("/v1/clients")
     entry = entries(app)[-1]
     canonical = {
@@ -89,7 +89,7 @@ def test_leaf_is_rfc9162_leaf_of_canonical_json(api, app) -> None:  # type: igno
     "UPDATE audit_entries SET result = 'success' WHERE seq = 1",
     "DELETE FROM audit_entries WHERE seq = 1",
 ])
-def test_database_refuses_update_and_delete(api, app, statement) -> None:  # type: ignore[no-untyped-def]
+def test_database_refuses_update_and_delete(api, app, statement) -> None:
     api.get("/v1/clients")
     engine = app.state.runtime.engine
     with pytest.raises(DBAPIError, match="append-only"):
@@ -98,7 +98,7 @@ def test_database_refuses_update_and_delete(api, app, statement) -> None:  # typ
     assert entries(app)[0].result == "success"  # the start entry is unchanged
 
 
-def test_postgres_refuses_truncate(api, app) -> None:  # type: ignore[no-untyped-def]
+def test_postgres_refuses_truncate(api, app) -> None:
     engine = app.state.runtime.engine
     if engine.dialect.name != "postgresql":
         pytest.skip("TRUNCATE exists on PostgreSQL only")

@@ -145,20 +145,20 @@ def test_the_reference_implementation_is_self_consistent() -> None:
 
 # ---- the service --------------------------------------------------------------------------------
 @pytest.fixture
-def officer(token_for):  # type: ignore[no-untyped-def]
+def officer(token_for):
     return token_for("privacy_officer", "TTP")
 
 
-def grow(api, headers, n: int) -> None:  # type: ignore[no-untyped-def]
+def grow(api, headers, n: int) -> None:
     for _ in range(n):
         assert api.get("/v1/privacy/configuration", headers=headers).status_code == 200
 
 
-def all_entries(api, headers) -> list[dict]:  # type: ignore[no-untyped-def]
+def all_entries(api, headers) -> list[dict]:
     return api.get("/v1/audit/entries", params={"limit": 10000}, headers=headers).json()["entries"]
 
 
-def test_checkpoints_are_signed_and_cover_the_entries(api, officer) -> None:  # type: ignore[no-untyped-def]
+def test_checkpoints_are_signed_and_cover_the_entries(api, officer) -> None:
     grow(api, officer, 4)
     checkpoint = api.get("/v1/audit/checkpoint", headers=officer)
     assert checkpoint.status_code == 200
@@ -176,7 +176,7 @@ def test_checkpoints_are_signed_and_cover_the_entries(api, officer) -> None:  # 
         verify_signature(forged)
 
 
-def test_inclusion_proofs_verify_independently(api, officer) -> None:  # type: ignore[no-untyped-def]
+def test_inclusion_proofs_verify_independently(api, officer) -> None:
     grow(api, officer, 5)
     cp = api.get("/v1/audit/checkpoint", headers=officer).json()
     verify_signature(cp)
@@ -197,7 +197,7 @@ def test_inclusion_proofs_verify_independently(api, officer) -> None:  # type: i
     assert root_from_inclusion(1, n, leaves[1], hashes) != root
 
 
-def test_consistency_proofs_verify_independently(api, officer) -> None:  # type: ignore[no-untyped-def]
+def test_consistency_proofs_verify_independently(api, officer) -> None:
     grow(api, officer, 3)
     old = api.get("/v1/audit/checkpoint", headers=officer).json()
     grow(api, officer, 7)
@@ -236,7 +236,7 @@ def test_consistency_proofs_verify_independently(api, officer) -> None:  # type:
     ("/v1/audit/proofs/consistency", {"from_size": 3, "to_size": 2}, "query.from_size"),
     ("/v1/audit/proofs/consistency", {"from_size": 0, "to_size": 10**6}, "query.to_size"),
 ])
-def test_impossible_proofs_are_400(api, officer, path_, params, field) -> None:  # type: ignore[no-untyped-def]
+def test_impossible_proofs_are_400(api, officer, path_, params, field) -> None:
     grow(api, officer, 2)
     answer = api.get(path_, params=params, headers=officer)
     assert answer.status_code == 400, answer.text

@@ -24,7 +24,7 @@ ENTRIES = AuditEntry.__table__
 
 
 # ---- helpers ------------------------------------------------------------------------------------
-def drop_append_only(engine) -> None:  # type: ignore[no-untyped-def]
+def drop_append_only(engine) -> None:
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             for statement in ("DROP TRIGGER audit_entries_no_update ON audit_entries",
@@ -38,34 +38,34 @@ def drop_append_only(engine) -> None:  # type: ignore[no-untyped-def]
                 connection.execute(text(f"DROP TRIGGER {name}"))
 
 
-def size(app) -> int:  # type: ignore[no-untyped-def]
+def size(app) -> int:
     with app.state.runtime.sessions() as session:
         return session.execute(select(func.count()).select_from(AuditEntry)).scalar_one()
 
 
-def fill(api, headers, n: int) -> None:  # type: ignore[no-untyped-def]
+def fill(api, headers, n: int) -> None:
     for _ in range(n):
         assert api.get("/v1/privacy/configuration", headers=headers).status_code == 200
 
 
-def verify(app, saved=None, saved_key=None):  # type: ignore[no-untyped-def]
+def verify(app, saved=None, saved_key=None):
     runtime = app.state.runtime
     with runtime.sessions() as session:
         return verify_log(session, runtime.keyring, saved, saved_key)
 
 
-def row(app, seq: int) -> dict:  # type: ignore[no-untyped-def]
+def row(app, seq: int) -> dict:
     with app.state.runtime.engine.connect() as connection:
         return dict(connection.execute(select(ENTRIES).where(ENTRIES.c.seq == seq)).one()._mapping)
 
 
-def execute(app, statement, **params) -> None:  # type: ignore[no-untyped-def]
+def execute(app, statement, **params) -> None:
     with app.state.runtime.engine.begin() as connection:
         connection.execute(statement if not isinstance(statement, str) else text(statement), params)
 
 
 @pytest.fixture
-def cli_env(settings) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def cli_env(settings) -> dict[str, str]:
     return {
         "TTP_DATABASE_URL": settings.database_url,
         "TTP_KEY_DIR": str(settings.key_dir),
@@ -76,17 +76,17 @@ def cli_env(settings) -> dict[str, str]:  # type: ignore[no-untyped-def]
     }
 
 
-def ttp_audit(env: dict[str, str], *args: str):  # type: ignore[no-untyped-def]
+def ttp_audit(env: dict[str, str], *args: str):
     return CliRunner().invoke(audit_cli, list(args), env=env)
 
 
 @pytest.fixture
-def officer(token_for):  # type: ignore[no-untyped-def]
+def officer(token_for):
     return token_for("privacy_officer", "TTP")
 
 
 # ---- an honest log ------------------------------------------------------------------------------
-def test_honest_log_passes_in_process_and_through_the_cli(api, app, officer, cli_env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_honest_log_passes_in_process_and_through_the_cli(api, app, officer, cli_env, tmp_path) -> None:
     fill(api, officer, 5)
     assert api.get("/v1/audit/checkpoint", headers=officer).status_code == 200
     fill(api, officer, 3)
@@ -109,7 +109,7 @@ def test_honest_log_passes_in_process_and_through_the_cli(api, app, officer, cli
     assert ttp_audit(cli_env, "verify").exit_code == 0
 
 
-def test_checkpoint_command_prints_json_and_reuses_an_unchanged_head(api, app, cli_env) -> None:  # type: ignore[no-untyped-def]
+def test_checkpoint_command_prints_json_and_reuses_an_unchanged_head(api, app, cli_env) -> None:
     first = ttp_audit(cli_env, "checkpoint")
     assert first.exit_code == 0, first.stderr
     second = ttp_audit(cli_env, "checkpoint")
@@ -118,14 +118,14 @@ def test_checkpoint_command_prints_json_and_reuses_an_unchanged_head(api, app, c
         assert session.execute(select(func.count()).select_from(AuditCheckpoint)).scalar_one() == 1
 
 
-def test_empty_log_verifies(app) -> None:  # type: ignore[no-untyped-def]
+def test_empty_log_verifies(app) -> None:
     # `app` without `api`: no lifespan, so not even the start entry.
     outcome = verify(app)
     assert outcome.ok and outcome.entries == 0
 
 
 # ---- tampering ----------------------------------------------------------------------------------
-def test_a_changed_field_is_named(api, app, officer, cli_env) -> None:  # type: ignore[no-untyped-def]
+def test_a_changed_field_is_named(api, app, officer, cli_env) -> None:
     fill(api, officer, 6)
     drop_append_only(app.state.runtime.engine)
     execute(app, "UPDATE audit_entries SET org_id = 'SOMEONE' WHERE seq = 4")
@@ -140,7 +140,7 @@ def test_a_changed_field_is_named(api, app, officer, cli_env) -> None:  # type: 
     assert result.stdout == ""
 
 
-def test_a_deleted_entry_is_named(api, app, officer, cli_env) -> None:  # type: ignore[no-untyped-def]
+def test_a_deleted_entry_is_named(api, app, officer, cli_env) -> None:
     fill(api, officer, 6)
     drop_append_only(app.state.runtime.engine)
     execute(app, "DELETE FROM audit_entries WHERE seq = 5")
@@ -151,7 +151,7 @@ def test_a_deleted_entry_is_named(api, app, officer, cli_env) -> None:  # type: 
     assert "entries 2 to 3 are missing" in result.stderr
 
 
-def test_swapped_sequence_numbers_are_named(api, app, officer, cli_env) -> None:  # type: ignore[no-untyped-def]
+def test_swapped_sequence_numbers_are_named(api, app, officer, cli_env) -> None:
     fill(api, officer, 6)
     drop_append_only(app.state.runtime.engine)
     execute(app, "UPDATE audit_entries SET seq = -1 WHERE seq = 3")
@@ -166,7 +166,7 @@ def test_swapped_sequence_numbers_are_named(api, app, officer, cli_env) -> None:
 
 
 @pytest.mark.parametrize("with_leaf_hash", [True, False], ids=["leaf-moved-too", "leaf-left-in-place"])
-def test_entries_swapped_in_every_field_but_seq_are_named(api, app, officer, with_leaf_hash) -> None:  # type: ignore[no-untyped-def]
+def test_entries_swapped_in_every_field_but_seq_are_named(api, app, officer, with_leaf_hash) -> None:
     fill(api, officer, 6)
     drop_append_only(app.state.runtime.engine)
     a, b = row(app, 4), row(app, 7)
@@ -176,7 +176,7 @@ def test_entries_swapped_in_every_field_but_seq_are_named(api, app, officer, wit
     assert verify(app).first_problem.reason == "entries out of order at 4: entry 4 holds what was entry 7"
 
 
-def test_a_cut_tail_is_caught_by_the_saved_checkpoint(api, app, officer, cli_env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_cut_tail_is_caught_by_the_saved_checkpoint(api, app, officer, cli_env, tmp_path) -> None:
     fill(api, officer, 4)
     saved = tmp_path / "checkpoint.json"
     assert ttp_audit(cli_env, "checkpoint", "--output", str(saved)).exit_code == 0
@@ -200,7 +200,7 @@ def test_a_cut_tail_is_caught_by_the_saved_checkpoint(api, app, officer, cli_env
     assert outcome.first_problem.reason.startswith(f"the log was cut: it has {keep} entries but the signed checkpoint")
 
 
-def test_a_rewrite_with_recomputed_hashes_is_caught_by_the_signed_checkpoints(api, app, officer, cli_env) -> None:  # type: ignore[no-untyped-def]
+def test_a_rewrite_with_recomputed_hashes_is_caught_by_the_signed_checkpoints(api, app, officer, cli_env) -> None:
     fill(api, officer, 3)
     first = api.get("/v1/audit/checkpoint", headers=officer).json()
     fill(api, officer, 4)
@@ -221,7 +221,7 @@ def test_a_rewrite_with_recomputed_hashes_is_caught_by_the_signed_checkpoints(ap
     assert ttp_audit(cli_env, "verify").exit_code == 1
 
 
-def test_a_forged_stored_checkpoint_is_caught(api, app, officer) -> None:  # type: ignore[no-untyped-def]
+def test_a_forged_stored_checkpoint_is_caught(api, app, officer) -> None:
     fill(api, officer, 2)
     api.get("/v1/audit/checkpoint", headers=officer)
     drop_append_only(app.state.runtime.engine)
@@ -231,7 +231,7 @@ def test_a_forged_stored_checkpoint_is_caught(api, app, officer) -> None:  # typ
     assert "has an invalid signature: the checkpoint table was changed" in problem.reason
 
 
-def test_a_changed_saved_checkpoint_is_refused(api, app, officer, cli_env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_changed_saved_checkpoint_is_refused(api, app, officer, cli_env, tmp_path) -> None:
     fill(api, officer, 2)
     saved = tmp_path / "checkpoint.json"
     document = api.get("/v1/audit/checkpoint", headers=officer).json()
@@ -246,7 +246,7 @@ def test_a_changed_saved_checkpoint_is_refused(api, app, officer, cli_env, tmp_p
     assert "is not a JSON checkpoint" in unreadable.stderr
 
 
-def test_entry_problems_come_before_a_cut(api, app, officer, cli_env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_entry_problems_come_before_a_cut(api, app, officer, cli_env, tmp_path) -> None:
     fill(api, officer, 5)
     saved = tmp_path / "checkpoint.json"
     assert ttp_audit(cli_env, "checkpoint", "-o", str(saved)).exit_code == 0
@@ -258,13 +258,13 @@ def test_entry_problems_come_before_a_cut(api, app, officer, cli_env, tmp_path) 
 
 
 # ---- the checkpoint schedule and the tree cache -------------------------------------------------
-def test_checkpoint_loop_signs_while_the_log_grows_and_survives_a_failure(api, app, officer, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_checkpoint_loop_signs_while_the_log_grows_and_survives_a_failure(api, app, officer, monkeypatch) -> None:
     runtime = app.state.runtime
     fill(api, officer, 2)
     real = checkpoint_store.scheduled_checkpoint
     calls = {"n": 0}
 
-    def flaky(rt):  # type: ignore[no-untyped-def]
+    def flaky(rt):
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("database briefly unavailable")
@@ -290,7 +290,7 @@ def test_checkpoint_loop_signs_while_the_log_grows_and_survives_a_failure(api, a
     assert verify(app).checkpoints_checked == 1
 
 
-def test_tree_cache_extends_and_rebuilds_when_the_log_changes_under_it(api, app, officer) -> None:  # type: ignore[no-untyped-def]
+def test_tree_cache_extends_and_rebuilds_when_the_log_changes_under_it(api, app, officer) -> None:
     runtime = app.state.runtime
     with runtime.sessions() as session:
         tree = checkpoint_store.current_tree(session)
@@ -309,7 +309,7 @@ def test_tree_cache_extends_and_rebuilds_when_the_log_changes_under_it(api, app,
 
 
 # ---- key and configuration events ---------------------------------------------------------------
-def test_key_events_are_logged_with_ids_only(api, app) -> None:  # type: ignore[no-untyped-def]
+def test_key_events_are_logged_with_ids_only(api, app) -> None:
     runtime = app.state.runtime
     with runtime.sessions() as session:
         entry = record_key_event(session, "keys.rotate", {"purpose": "kek", "key_id": "kek-2", "previous_key_id": "k1"},
@@ -324,7 +324,7 @@ def test_key_events_are_logged_with_ids_only(api, app) -> None:  # type: ignore[
     assert verify(app).ok
 
 
-def test_start_detail_says_whether_the_configuration_changed(api, app) -> None:  # type: ignore[no-untyped-def]
+def test_start_detail_says_whether_the_configuration_changed(api, app) -> None:
     runtime = app.state.runtime
     with runtime.sessions() as session:
         same = start_detail(session, runtime.privacy.sha256)
@@ -333,7 +333,7 @@ def test_start_detail_says_whether_the_configuration_changed(api, app) -> None: 
     assert other == {"privacy_config_changed": True, "previous_sha256": runtime.privacy.sha256, "first_start": False}
 
 
-def test_start_detail_on_the_first_start(app) -> None:  # type: ignore[no-untyped-def]
+def test_start_detail_on_the_first_start(app) -> None:
     with app.state.runtime.sessions() as session:
         assert start_detail(session, "a" * 64) == {
             "privacy_config_changed": False, "previous_sha256": None, "first_start": True}

@@ -23,7 +23,7 @@ def stage1(bsn: str) -> str:
     return pseudonymise_bsn(bsn, PROVIDER_KEY)
 
 
-def consent_body(bsn: str = BSNS[0], **overrides):  # type: ignore[no-untyped-def]
+def consent_body(bsn: str = BSNS[0], **overrides):
     body = {
         "consent_ref": f"dossier-{bsn[-4:]}",
         "pseudonym": stage1(bsn),
@@ -39,11 +39,11 @@ def consent_body(bsn: str = BSNS[0], **overrides):  # type: ignore[no-untyped-de
 
 
 @pytest.fixture
-def provider(token_for):  # type: ignore[no-untyped-def]
+def provider(token_for):
     return token_for("provider", PROVIDER)
 
 
-def test_register_read_withdraw_read(api, provider, app) -> None:  # type: ignore[no-untyped-def]
+def test_register_read_withdraw_read(api, provider, app) -> None:
     made = api.post("/v1/consents", json=consent_body(), headers=provider)
     assert made.status_code == 201, made.text
     consent_id = made.json()["consent_id"]
@@ -74,7 +74,7 @@ def test_register_read_withdraw_read(api, provider, app) -> None:  # type: ignor
         assert row.pseudonym.startswith("p2.v1.") and row.pseudonym != stage1(BSNS[0])
 
 
-def test_only_the_registering_provider_sees_it(api, provider, token_for) -> None:  # type: ignore[no-untyped-def]
+def test_only_the_registering_provider_sees_it(api, provider, token_for) -> None:
     consent_id = api.post("/v1/consents", json=consent_body(), headers=provider).json()["consent_id"]
     other = token_for("provider", OTHER_PROVIDER)
     assert_problem(api.get(f"/v1/consents/{consent_id}", headers=other), 404)
@@ -85,7 +85,7 @@ def test_only_the_registering_provider_sees_it(api, provider, token_for) -> None
     assert api.get(f"/v1/consents/{consent_id}", headers=provider).json()["status"] == "active"
 
 
-def test_municipality_and_officer_tokens_get_403(api, provider, token_for) -> None:  # type: ignore[no-untyped-def]
+def test_municipality_and_officer_tokens_get_403(api, provider, token_for) -> None:
     consent_id = api.post("/v1/consents", json=consent_body(), headers=provider).json()["consent_id"]
     for who in (token_for("municipality", "GM0363"), token_for("privacy_officer", "TTP")):
         assert_problem(api.post("/v1/consents", json=consent_body(BSNS[1]), headers=who), 403)
@@ -94,14 +94,14 @@ def test_municipality_and_officer_tokens_get_403(api, provider, token_for) -> No
 
 
 @pytest.mark.parametrize("value", ["111222333", "123456789", "111 222 333", "111.222.333", "11122233"])
-def test_a_bsn_in_the_pseudonym_field_is_refused(api, provider, value) -> None:  # type: ignore[no-untyped-def]
+def test_a_bsn_in_the_pseudonym_field_is_refused(api, provider, value) -> None:
     body = assert_problem(api.post("/v1/consents", json=consent_body(pseudonym=value), headers=provider), 400)
     assert body["errors"] == [{"field": "pseudonym", "reason": body["errors"][0]["reason"]}]
     assert "BSN" in body["errors"][0]["reason"]
     assert value not in str(body)
 
 
-def test_every_error_is_listed_at_once(api, provider) -> None:  # type: ignore[no-untyped-def]
+def test_every_error_is_listed_at_once(api, provider) -> None:
     bad = consent_body(
         given_by="youth",
         age_at_consent=10,
@@ -126,7 +126,7 @@ def test_every_error_is_listed_at_once(api, provider) -> None:  # type: ignore[n
         (17, "youth_and_parents", False),
     ],
 )
-def test_age_rules_over_http(api, provider, age, given_by, accepted) -> None:  # type: ignore[no-untyped-def]
+def test_age_rules_over_http(api, provider, age, given_by, accepted) -> None:
     response = api.post("/v1/consents", json=consent_body(age_at_consent=age, given_by=given_by), headers=provider)
     if accepted:
         assert response.status_code == 201, response.text
@@ -134,7 +134,7 @@ def test_age_rules_over_http(api, provider, age, given_by, accepted) -> None:  #
         assert assert_problem(response, 400)["errors"][0]["field"] == "given_by"
 
 
-def test_the_same_reference_twice_is_a_conflict(api, provider, token_for) -> None:  # type: ignore[no-untyped-def]
+def test_the_same_reference_twice_is_a_conflict(api, provider, token_for) -> None:
     first = api.post("/v1/consents", json=consent_body(), headers=provider)
     again = api.post("/v1/consents", json=consent_body(), headers=provider)
     body = assert_problem(again, 409)
@@ -146,7 +146,7 @@ def test_the_same_reference_twice_is_a_conflict(api, provider, token_for) -> Non
     )
 
 
-def test_withdrawal_stops_the_person_at_once(api, provider, app) -> None:  # type: ignore[no-untyped-def]
+def test_withdrawal_stops_the_person_at_once(api, provider, app) -> None:
     consent_id = api.post("/v1/consents", json=consent_body(), headers=provider).json()["consent_id"]
     pseudonymiser = app.state.runtime.pseudonymiser
     stage2 = pseudonymiser.stage2(stage1(BSNS[0]))
@@ -170,7 +170,7 @@ def test_withdrawal_stops_the_person_at_once(api, provider, app) -> None:  # typ
         )
 
 
-def test_no_stage1_pseudonym_or_bsn_reaches_the_database(api, provider, settings) -> None:  # type: ignore[no-untyped-def]
+def test_no_stage1_pseudonym_or_bsn_reaches_the_database(api, provider, settings) -> None:
     for index, bsn in enumerate(BSNS):
         response = api.post("/v1/consents", json=consent_body(bsn, consent_ref=f"ref-{index}"), headers=provider)
         assert response.status_code == 201, response.text

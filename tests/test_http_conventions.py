@@ -16,14 +16,14 @@ SECURITY_HEADERS = {
 }
 
 
-def assert_conventional_headers(response) -> None:  # type: ignore[no-untyped-def]
+def assert_conventional_headers(response) -> None:
     assert response.headers["api-version"], response.url
     for name, value in SECURITY_HEADERS.items():
         assert response.headers[name] == value, (response.url, name)
     assert response.headers["strict-transport-security"].startswith("max-age=")
 
 
-def assert_problem(response, status: int) -> dict:  # type: ignore[no-untyped-def]
+def assert_problem(response, status: int) -> dict:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     body = response.json()
@@ -33,14 +33,14 @@ def assert_problem(response, status: int) -> dict:  # type: ignore[no-untyped-de
     return body
 
 
-def test_health_and_readiness(api) -> None:  # type: ignore[no-untyped-def]
+def test_health_and_readiness(api) -> None:
     assert api.get("/healthz").json() == {"status": "ok"}
     ready = api.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": "ok", "keys": "ok"}
 
 
-def test_trailing_slash_is_404_not_redirect(api) -> None:  # type: ignore[no-untyped-def]
+def test_trailing_slash_is_404_not_redirect(api) -> None:
     assert api.get("/v1/openapi.json").status_code == 200
     response = api.get("/v1/openapi.json/", follow_redirects=False)
     assert_problem(response, 404)
@@ -48,12 +48,12 @@ def test_trailing_slash_is_404_not_redirect(api) -> None:  # type: ignore[no-unt
     assert_problem(api.post("/v1/oauth/token/", data={"grant_type": "client_credentials"}), 404)
 
 
-def test_unknown_path_and_method_are_problems(api) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_path_and_method_are_problems(api) -> None:
     assert_problem(api.get("/v1/nothing-here"), 404)
     assert_problem(api.delete("/v1/oauth/token"), 405)
 
 
-def test_every_response_carries_version_and_security_headers(api, token_for) -> None:  # type: ignore[no-untyped-def]
+def test_every_response_carries_version_and_security_headers(api, token_for) -> None:
     admin = token_for("admin", "TTP")
     responses = [
         api.get("/healthz"),
@@ -70,7 +70,7 @@ def test_every_response_carries_version_and_security_headers(api, token_for) -> 
         assert_conventional_headers(response)
 
 
-def test_malformed_json_body_is_400_problem(api, token_for) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_json_body_is_400_problem(api, token_for) -> None:
     admin = token_for("admin", "TTP")
     response = api.post("/v1/clients", headers={**admin, "Content-Type": "application/json"}, content=b"{not json")
     body = assert_problem(response, 400)
@@ -78,7 +78,7 @@ def test_malformed_json_body_is_400_problem(api, token_for) -> None:  # type: ig
     assert "JSON" in body["errors"][0]["reason"]
 
 
-def test_invalid_fields_are_all_listed_never_422(api, token_for) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_fields_are_all_listed_never_422(api, token_for) -> None:
     admin = token_for("admin", "TTP")
     response = api.post(
         "/v1/clients", headers=admin,
@@ -91,7 +91,7 @@ def test_invalid_fields_are_all_listed_never_422(api, token_for) -> None:  # typ
     assert "unknown field" in reasons["password"]
 
 
-def test_invalid_input_changes_nothing(api, token_for) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_input_changes_nothing(api, token_for) -> None:
     admin = token_for("admin", "TTP")
     before = api.get("/v1/clients", headers=admin).json()
     bad = api.post("/v1/clients", headers=admin, json={"name": "x", "org_type": "provider", "org_id": "123"})
@@ -100,18 +100,18 @@ def test_invalid_input_changes_nothing(api, token_for) -> None:  # type: ignore[
     assert api.get("/v1/clients", headers=admin).json() == before
 
 
-def test_body_larger_than_the_limit_is_413(api, token_for, settings) -> None:  # type: ignore[no-untyped-def]
+def test_body_larger_than_the_limit_is_413(api, token_for, settings) -> None:
     admin = token_for("admin", "TTP")
     big = b"{" + b" " * (settings.max_body_bytes + 10) + b"}"
     assert_problem(api.post("/v1/clients", headers={**admin, "Content-Type": "application/json"}, content=big), 413)
 
 
-def test_streamed_body_without_length_is_limited_too(api, token_for, settings) -> None:  # type: ignore[no-untyped-def]
+def test_streamed_body_without_length_is_limited_too(api, token_for, settings) -> None:
     admin = token_for("admin", "TTP")
     chunk = b" " * 65536
     count = settings.max_body_bytes // len(chunk) + 2
 
-    def body():  # type: ignore[no-untyped-def]
+    def body():
         for _ in range(count):
             yield chunk
 
@@ -119,19 +119,19 @@ def test_streamed_body_without_length_is_limited_too(api, token_for, settings) -
     assert_problem(response, 413)
 
 
-def test_metrics_are_prometheus_text(api) -> None:  # type: ignore[no-untyped-def]
+def test_metrics_are_prometheus_text(api) -> None:
     api.get("/healthz")
     text = api.get("/metrics").text
     assert 'ttp_http_requests_total{method="GET",route="/healthz",status="200"}' in text
 
 
-def test_openapi_document_is_committed_and_current(app) -> None:  # type: ignore[no-untyped-def]
+def test_openapi_document_is_committed_and_current(app) -> None:
     committed = json.loads((REPO_ROOT / "openapi" / "openapi.json").read_text())
     assert committed == document(app), "openapi/openapi.json drifted from the code: run `make openapi`"
 
 
 @pytest.mark.parametrize("path", ["/v1/clients", "/v1/privacy/configuration"])
-def test_request_id_is_echoed(api, path) -> None:  # type: ignore[no-untyped-def]
+def test_request_id_is_echoed(api, path) -> None:
     response = api.get(path, headers={"X-Request-ID": "abc-123"})
     assert response.headers["x-request-id"] == "abc-123"
     evil = "<script>" * 20

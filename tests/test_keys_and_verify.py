@@ -26,12 +26,12 @@ def env(settings: Settings) -> dict[str, str]:
     }
 
 
-def ttp(settings: Settings, *args: str):  # type: ignore[no-untyped-def]
+def ttp(settings: Settings, *args: str):
     return runner.invoke(cli, list(args), env=env(settings))
 
 
 @pytest.fixture
-def ingested(api, token_for, app):  # type: ignore[no-untyped-def]
+def ingested(api, token_for, app):
     provider = token_for("provider", "40000001")
     people = Population(api, provider)
     for batch in range(3):
@@ -40,7 +40,7 @@ def ingested(api, token_for, app):  # type: ignore[no-untyped-def]
     return people
 
 
-def test_verify_passes_then_catches_a_corrupted_count(ingested, settings, app) -> None:  # type: ignore[no-untyped-def]
+def test_verify_passes_then_catches_a_corrupted_count(ingested, settings, app) -> None:
     result = ttp(settings, "verify")
     assert result.exit_code == 0, result.output
     assert "aggregate store matches: 30 records" in result.output
@@ -59,7 +59,7 @@ def test_verify_passes_then_catches_a_corrupted_count(ingested, settings, app) -
     assert ttp(settings, "verify").exit_code == 0
 
 
-def test_rotate_rewrap_retire_keep_every_record_readable(ingested, settings, app) -> None:  # type: ignore[no-untyped-def]
+def test_rotate_rewrap_retire_keep_every_record_readable(ingested, settings, app) -> None:
     old_kek = app.state.runtime.keyring.active["kek"]
     rotated = ttp(settings, "keys", "rotate")
     assert rotated.exit_code == 0, rotated.output
@@ -85,13 +85,13 @@ def test_rotate_rewrap_retire_keep_every_record_readable(ingested, settings, app
     assert actions == ["keys.rotate", "keys.rewrap", "keys.retire"]
 
 
-def test_key_files_made_by_rotation_are_private(ingested, settings) -> None:  # type: ignore[no-untyped-def]
+def test_key_files_made_by_rotation_are_private(ingested, settings) -> None:
     ttp(settings, "keys", "rotate")
     for path in (Path(settings.key_dir) / "kek").iterdir():
         assert path.stat().st_mode & 0o777 == 0o600
 
 
-def test_records_template_is_the_csv_header(settings) -> None:  # type: ignore[no-untyped-def]
+def test_records_template_is_the_csv_header(settings) -> None:
     result = ttp(settings, "records", "template")
     assert result.exit_code == 0
     header = result.output.splitlines()[0].split(",")

@@ -118,7 +118,7 @@ def test_several_problems_are_reported_at_once() -> None:
 
 
 # ---- the service refuses to start -------------------------------------------------------------
-def _settings(tmp_path: Path, **overrides) -> Settings:  # type: ignore[no-untyped-def]
+def _settings(tmp_path: Path, **overrides) -> Settings:
     values = {"data_dir": tmp_path, "database_url": f"sqlite:///{tmp_path}/db.sqlite3", **overrides}
     return Settings(**values)
 
@@ -167,7 +167,7 @@ def test_every_start_records_the_configuration_hash(settings: Settings) -> None:
     assert [s.detail["privacy_config_sha256"] for s in starts] == [expected, expected]
 
 
-def test_privacy_officer_reads_the_active_configuration(api, token_for) -> None:  # type: ignore[no-untyped-def]
+def test_privacy_officer_reads_the_active_configuration(api, token_for) -> None:
     officer = token_for("privacy_officer", "TTP")
     body = api.get("/v1/privacy/configuration", headers=officer).json()
     assert body["sha256"] == hashlib.sha256(EXAMPLE.encode()).hexdigest()

@@ -27,7 +27,7 @@ KNOWN = {
 PLACEHOLDERS = {"seq": "1", "size": "1", "from_size": "0", "to_size": "1"}
 
 
-def all_routes(app):  # type: ignore[no-untyped-def]
+def all_routes(app):
     """Every route of the app, also those of included routers (newer FastAPI keeps them nested)."""
     try:
         from fastapi.routing import iter_route_contexts
@@ -36,7 +36,7 @@ def all_routes(app):  # type: ignore[no-untyped-def]
     return list(iter_route_contexts(app.routes))
 
 
-def officer_endpoints(app) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+def officer_endpoints(app) -> list[tuple[str, str]]:
     found = []
     for route in all_routes(app):
         path, methods = getattr(route, "path", None), getattr(route, "methods", None)
@@ -45,17 +45,17 @@ def officer_endpoints(app) -> list[tuple[str, str]]:  # type: ignore[no-untyped-
     return found
 
 
-def call(api, method: str, path: str, headers: dict[str, str]):  # type: ignore[no-untyped-def]
+def call(api, method: str, path: str, headers: dict[str, str]):
     return api.request(method, path, params=PLACEHOLDERS, headers=headers)
 
 
 @pytest.fixture
-def officer(token_for):  # type: ignore[no-untyped-def]
+def officer(token_for):
     return token_for("privacy_officer", "TTP")
 
 
 # ---- who may call -------------------------------------------------------------------------------
-def test_providers_and_municipalities_are_refused_everywhere(api, app, token_for, officer) -> None:  # type: ignore[no-untyped-def]
+def test_providers_and_municipalities_are_refused_everywhere(api, app, token_for, officer) -> None:
     endpoints = officer_endpoints(app)
     assert KNOWN <= set(endpoints), "the route enumeration lost an endpoint"
     outsiders = {
@@ -79,26 +79,26 @@ def test_providers_and_municipalities_are_refused_everywhere(api, app, token_for
     assert {(t, r) for t, r in denied} >= {(who, path) for who in outsiders for _, path in endpoints}
 
 
-def test_admins_read_the_privacy_documents_but_not_the_audit_log(api, app, token_for) -> None:  # type: ignore[no-untyped-def]
+def test_admins_read_the_privacy_documents_but_not_the_audit_log(api, app, token_for) -> None:
     admin = token_for("admin", "TTP")
     for method, path in officer_endpoints(app):
         expected = 403 if path.startswith("/v1/audit") else 200
         assert call(api, method, path, admin).status_code == expected, path
 
 
-def test_no_token_is_401(api, app) -> None:  # type: ignore[no-untyped-def]
+def test_no_token_is_401(api, app) -> None:
     for method, path in officer_endpoints(app):
         assert call(api, method, path, {}).status_code == 401, path
 
 
 # ---- entries ------------------------------------------------------------------------------------
-def entries(api, headers, **params) -> list[dict]:  # type: ignore[no-untyped-def]
+def entries(api, headers, **params) -> list[dict]:
     answer = api.get("/v1/audit/entries", params={"limit": 10000, **params}, headers=headers)
     assert answer.status_code == 200, answer.text
     return answer.json()["entries"]
 
 
-def test_entries_filters(api, token_for, officer) -> None:  # type: ignore[no-untyped-def]
+def test_entries_filters(api, token_for, officer) -> None:
     provider = token_for("provider", "12345678")
     for _ in range(3):
         api.get("/v1/privacy/configuration", headers=provider)  # denied
@@ -129,7 +129,7 @@ def test_entries_filters(api, token_for, officer) -> None:  # type: ignore[no-un
     assert entries(api, officer, **{"from": "2999-01-01T00:00:00Z"}) == []
 
 
-def test_entries_paging(api, officer) -> None:  # type: ignore[no-untyped-def]
+def test_entries_paging(api, officer) -> None:
     for _ in range(5):
         api.get("/v1/privacy/configuration", headers=officer)
     everything = entries(api, officer)
@@ -156,13 +156,13 @@ def test_entries_paging(api, officer) -> None:  # type: ignore[no-untyped-def]
     {"limit": 0}, {"limit": 10001}, {"after_seq": -1}, {"result": "maybe"}, {"from": "yesterday"},
     {"client_id": "a b"}, {"action": "x" * 101},
 ])
-def test_bad_entry_queries_are_400(api, officer, params) -> None:  # type: ignore[no-untyped-def]
+def test_bad_entry_queries_are_400(api, officer, params) -> None:
     answer = api.get("/v1/audit/entries", params=params, headers=officer)
     assert answer.status_code == 400, answer.text
     assert answer.headers["content-type"].startswith("application/problem+json")
 
 
-def test_csv_and_json_lines_exports(api, officer) -> None:  # type: ignore[no-untyped-def]
+def test_csv_and_json_lines_exports(api, officer) -> None:
     api.get("/v1/privacy/configuration", headers={**officer, "X-Request-ID": "-2-3"})  # formula-like
     as_json = entries(api, officer, limit=50)
     answer = api.get("/v1/audit/entries", params={"limit": 50}, headers={**officer, "Accept": "text/csv"})
@@ -188,7 +188,7 @@ def test_csv_and_json_lines_exports(api, officer) -> None:  # type: ignore[no-un
     assert fallback.headers["content-type"].startswith("application/json")
 
 
-def test_reading_the_log_is_audited_with_counts(api, app, officer) -> None:  # type: ignore[no-untyped-def]
+def test_reading_the_log_is_audited_with_counts(api, app, officer) -> None:
     api.get("/v1/privacy/configuration", headers=officer)
     listed = api.get("/v1/audit/entries", params={"limit": 3}, headers={**officer, "Accept": "text/csv"})
     assert listed.status_code == 200
@@ -201,7 +201,7 @@ def test_reading_the_log_is_audited_with_counts(api, app, officer) -> None:  # t
     assert verify_entry.action == "audit.verify" and verify_entry.detail["ok"] is True
 
 
-def test_verify_endpoint(api, officer) -> None:  # type: ignore[no-untyped-def]
+def test_verify_endpoint(api, officer) -> None:
     api.get("/v1/audit/checkpoint", headers=officer)
     body = api.get("/v1/audit/verify", headers=officer).json()
     assert body["ok"] is True and body["first_problem"] is None
@@ -210,7 +210,7 @@ def test_verify_endpoint(api, officer) -> None:  # type: ignore[no-untyped-def]
 
 
 # ---- the DPIA annex and the register ------------------------------------------------------------
-def test_dpia_annex_markdown_and_html(api, app, officer) -> None:  # type: ignore[no-untyped-def]
+def test_dpia_annex_markdown_and_html(api, app, officer) -> None:
     runtime = app.state.runtime
     markdown = api.get("/v1/privacy/dpia", headers=officer)
     assert markdown.status_code == 200
@@ -239,7 +239,7 @@ def test_dpia_annex_markdown_and_html(api, app, officer) -> None:  # type: ignor
     assert "regio&#x27;s" in body  # escaped
 
 
-def test_processing_register(api, app, officer) -> None:  # type: ignore[no-untyped-def]
+def test_processing_register(api, app, officer) -> None:
     register = api.get("/v1/privacy/register", headers=officer)
     assert register.status_code == 200 and register.headers["content-type"].startswith("application/json")
     body = register.json()
@@ -256,7 +256,7 @@ def test_processing_register(api, app, officer) -> None:  # type: ignore[no-unty
     assert "<script" not in page.text and "style=" not in page.text
 
 
-def test_the_annex_follows_the_configuration(api, officer, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_annex_follows_the_configuration(api, officer, settings, tmp_path: Path) -> None:
     original = EXAMPLE_PRIVACY_CONFIG.read_text()
     changed = (original.replace("minimum_cell_size = 10", "minimum_cell_size = 15")
                .replace("records_months = 24", "records_months = 36"))

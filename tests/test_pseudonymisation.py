@@ -201,9 +201,9 @@ def test_validate_bsn_reasons(value: str, fragment: str) -> None:
 
 
 def test_validate_bsn_rejects_non_strings() -> None:
-    assert not is_valid_bsn(111222333)  # type: ignore[arg-type]
+    assert not is_valid_bsn(111222333)
     with pytest.raises(InvalidBSN, match="not a string"):
-        validate_bsn(111222333)  # type: ignore[arg-type]
+        validate_bsn(111222333)
 
 
 @given(bsn_like)
@@ -351,7 +351,7 @@ def test_parse_stage1_explains_stage2_input_and_non_strings() -> None:
         parse_stage1(s2)
     assert s2 not in str(info.value)
     with pytest.raises(InvalidPseudonym, match="not a string"):
-        parse_stage1(None)  # type: ignore[arg-type]
+        parse_stage1(None)
 
 
 def test_parse_stage1_accepts_canonical_digest() -> None:
@@ -454,7 +454,7 @@ def test_generate_key() -> None:
 @pytest.mark.parametrize("secret", [b"", bytes(31), bytes(33), bytearray(32), "x" * 32])
 def test_key_secret_must_be_32_bytes(secret: object) -> None:
     with pytest.raises(ValueError, match="32 bytes"):
-        PseudonymKey("v1", secret)  # type: ignore[arg-type]
+        PseudonymKey("v1", secret)
 
 
 def test_repr_hides_secret() -> None:

@@ -40,7 +40,7 @@ def valid_bsn(n: int) -> str:
 class Population:
     """Consents registered over HTTP, and records that refer to them."""
 
-    def __init__(self, api, headers) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, api, headers) -> None:
         self.api, self.headers = api, headers
         self.consents: dict[int, str] = {}
 
@@ -58,7 +58,7 @@ class Population:
             self.consents[n] = response.json()["consent_id"]
         return pseudonym, self.consents[n]
 
-    def record(self, n: int, index: int = 0, **changes):  # type: ignore[no-untyped-def]
+    def record(self, n: int, index: int = 0, **changes):
         record = copy.deepcopy(EXAMPLE_RECORDS["jeugdhulp"])
         pseudonym, consent_id = self.person(n, changes.get("municipality", "GM0363"))
         record.update(record_id=f"r-{n}-{index}", pseudonym=pseudonym, consent_id=consent_id,
@@ -68,35 +68,35 @@ class Population:
 
 
 @pytest.fixture
-def provider(token_for):  # type: ignore[no-untyped-def]
+def provider(token_for):
     return token_for("provider", PROVIDER)
 
 
 @pytest.fixture
-def people(api, provider) -> Population:  # type: ignore[no-untyped-def]
+def people(api, provider) -> Population:
     return Population(api, provider)
 
 
-def counts(app) -> Counter:  # type: ignore[no-untyped-def]
+def counts(app) -> Counter:
     with app.state.runtime.sessions() as session:
         return aggregate_store.stored(session)
 
 
-def record_count(app) -> int:  # type: ignore[no-untyped-def]
+def record_count(app) -> int:
     with app.state.runtime.sessions() as session:
         return session.execute(select(func.count()).select_from(OutcomeRecord)).scalar_one()
 
 
-def verify(app) -> ingestion.Verification:  # type: ignore[no-untyped-def]
+def verify(app) -> ingestion.Verification:
     with app.state.runtime.sessions() as session:
         return ingestion.verify(session, app.state.runtime.records)
 
 
-def post(api, headers, records):  # type: ignore[no-untyped-def]
+def post(api, headers, records):
     return api.post("/v1/records/batches", json={"records": records}, headers=headers)
 
 
-def test_a_valid_batch_is_stored_and_counted(api, provider, people, app) -> None:  # type: ignore[no-untyped-def]
+def test_a_valid_batch_is_stored_and_counted(api, provider, people, app) -> None:
     recent = {"start_date": (date.today() - timedelta(days=120)).isoformat(),
               "end_date": (date.today() - timedelta(days=30)).isoformat()}
     response = post(api, provider, [people.record(1, **recent), people.record(2, end_reason="32", **recent)])
@@ -114,7 +114,7 @@ def test_a_valid_batch_is_stored_and_counted(api, provider, people, app) -> None
     assert verify(app).ok
 
 
-def test_three_bad_records_among_a_thousand_store_nothing(api, provider, people, app) -> None:  # type: ignore[no-untyped-def]
+def test_three_bad_records_among_a_thousand_store_nothing(api, provider, people, app) -> None:
     records = [people.record(n % 50, index=n) for n in range(1000)]
     records[17]["outcomes"]["satisfaction"]["mark"] = 11
     records[503]["end_date"] = "2024-12-31"  # before its start
@@ -126,7 +126,7 @@ def test_three_bad_records_among_a_thousand_store_nothing(api, provider, people,
     assert record_count(app) == 0 and not counts(app)
 
 
-def test_the_same_batch_twice_stores_each_record_once(api, provider, people, app) -> None:  # type: ignore[no-untyped-def]
+def test_the_same_batch_twice_stores_each_record_once(api, provider, people, app) -> None:
     records = [people.record(n, index=n) for n in range(20)]
     first = post(api, provider, records).json()
     cells = counts(app)
@@ -145,7 +145,7 @@ def test_the_same_batch_twice_stores_each_record_once(api, provider, people, app
     assert verify(app).ok
 
 
-def test_records_without_consent_are_refused(api, provider, people, token_for, app) -> None:  # type: ignore[no-untyped-def]
+def test_records_without_consent_are_refused(api, provider, people, token_for, app) -> None:
     good = people.record(1)
     unknown = people.record(2, record_id="r-x", consent_id="cns-doesnotexistatall")
     wrong_person = people.record(3, record_id="r-y", consent_id=people.consents[1])
@@ -160,7 +160,7 @@ def test_records_without_consent_are_refused(api, provider, people, token_for, a
     assert record_count(app) == 0
 
 
-def test_withdrawal_removes_counts_and_refuses_later_records(api, provider, people, app) -> None:  # type: ignore[no-untyped-def]
+def test_withdrawal_removes_counts_and_refuses_later_records(api, provider, people, app) -> None:
     post(api, provider, [people.record(1), people.record(1, index=1, start_date="2025-07-01", end_date="2025-09-01"),
                          people.record(2)])
     assert record_count(app) == 3
@@ -178,7 +178,7 @@ def test_withdrawal_removes_counts_and_refuses_later_records(api, provider, peop
     assert body["errors"][0]["index"] == 0
 
 
-def test_csv_batch_equals_its_json_twin(api, provider, people, app, token_for) -> None:  # type: ignore[no-untyped-def]
+def test_csv_batch_equals_its_json_twin(api, provider, people, app, token_for) -> None:
     records = [people.record(n, index=n) for n in range(5)]
     records[1]["outcomes"] = {"satisfaction": {"mark": 6, "informant": "parent"}}
     records[2].pop("end_date"); records[2].pop("end_reason")  # noqa: E702 - ongoing
@@ -215,7 +215,7 @@ def flatten(record: dict, prefix: str = "") -> dict[str, str]:
     return out
 
 
-def test_wrong_content_type_and_shape(api, provider) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_content_type_and_shape(api, provider) -> None:
     assert_problem(api.post("/v1/records/batches", content=b"x", headers={**provider, "Content-Type": "text/plain"}),
                    415)
     assert_problem(api.post("/v1/records/batches", json=[1, 2], headers=provider), 400)
@@ -225,13 +225,13 @@ def test_wrong_content_type_and_shape(api, provider) -> None:  # type: ignore[no
     assert "shoe_size" in assert_problem(bad_csv, 400)["detail"]
 
 
-def test_only_providers_submit(api, token_for, people) -> None:  # type: ignore[no-untyped-def]
+def test_only_providers_submit(api, token_for, people) -> None:
     municipality = token_for("municipality", "GM0363")
     assert_problem(post(api, municipality, [people.record(1)]), 403)
     assert_problem(api.delete("/v1/records/r-1-0", headers=municipality), 403)
 
 
-def test_retraction_is_for_own_records_only(api, provider, people, token_for, app) -> None:  # type: ignore[no-untyped-def]
+def test_retraction_is_for_own_records_only(api, provider, people, token_for, app) -> None:
     post(api, provider, [people.record(1)])
     other = token_for("provider", "40000002")
     assert_problem(api.delete("/v1/records/r-1-0", headers=other), 404)
@@ -240,7 +240,7 @@ def test_retraction_is_for_own_records_only(api, provider, people, token_for, ap
     assert record_count(app) == 0 and not counts(app)
 
 
-def test_late_record_turns_the_earlier_trajectorys_new_start(api, provider, people, app) -> None:  # type: ignore[no-untyped-def]
+def test_late_record_turns_the_earlier_trajectorys_new_start(api, provider, people, app) -> None:
     end = date.today() - timedelta(days=400)
     first = people.record(1, start_date=(end - timedelta(days=90)).isoformat(), end_date=end.isoformat())
     post(api, provider, [first])
@@ -261,7 +261,7 @@ def test_late_record_turns_the_earlier_trajectorys_new_start(api, provider, peop
     assert {k.value for k in counts(app) if k.indicator == "3.2"} == {"no_new_start"}
 
 
-def test_verify_notices_a_changed_count(api, provider, people, app) -> None:  # type: ignore[no-untyped-def]
+def test_verify_notices_a_changed_count(api, provider, people, app) -> None:
     post(api, provider, [people.record(n, index=n) for n in range(10)])
     assert verify(app).ok
     with app.state.runtime.sessions() as session:
@@ -272,7 +272,7 @@ def test_verify_notices_a_changed_count(api, provider, people, app) -> None:  # 
     assert not result.ok and len(result.differences) == 1
 
 
-def test_a_database_copy_reveals_no_record_level_fact(api, provider, people, settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_database_copy_reveals_no_record_level_fact(api, provider, people, settings) -> None:
     secrets_in = []
     records = []
     for n in range(12):
@@ -290,7 +290,7 @@ def test_a_database_copy_reveals_no_record_level_fact(api, provider, people, set
         assert marker not in dump
 
 
-def test_stored_rows_are_sealed_and_bound_to_their_row(api, provider, people, app) -> None:  # type: ignore[no-untyped-def]
+def test_stored_rows_are_sealed_and_bound_to_their_row(api, provider, people, app) -> None:
     post(api, provider, [people.record(1), people.record(2)])
     runtime = app.state.runtime
     with runtime.sessions() as session:

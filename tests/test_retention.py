@@ -11,7 +11,7 @@ from tests.test_keys_and_verify import ttp
 from tests.test_records_api import Population, counts, post, verify
 
 
-def test_retention_removes_old_records_and_their_counts(api, token_for, app, settings) -> None:  # type: ignore[no-untyped-def]
+def test_retention_removes_old_records_and_their_counts(api, token_for, app, settings) -> None:
     provider = token_for("provider", "40000001")
     people = Population(api, provider)
     months = app.state.runtime.privacy.configuration.retention.records_months

@@ -21,12 +21,12 @@ CHECKS = [
 
 
 @pytest.fixture
-def api_schema(app):  # type: ignore[no-untyped-def]
+def api_schema(app):
     return schemathesis.openapi.from_asgi("/v1/openapi.json", app)
 
 
 @pytest.fixture
-def headers_for(token_for):  # type: ignore[no-untyped-def]
+def headers_for(token_for):
     """Authorization per path prefix: the kind of organisation that may call it."""
     tokens = {
         "admin": token_for("admin", "TTP"),
@@ -58,5 +58,5 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 @schema.parametrize()
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-def test_api_conforms_to_its_document(case, headers_for) -> None:  # type: ignore[no-untyped-def]
+def test_api_conforms_to_its_document(case, headers_for) -> None:
     case.call_and_validate(headers={**(case.headers or {}), **headers_for(case.path)}, checks=CHECKS)

@@ -23,13 +23,13 @@ def b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def raw_jwt(header: dict, claims: dict, sign) -> str:  # type: ignore[no-untyped-def]
+def raw_jwt(header: dict, claims: dict, sign) -> str:
     """Build a JWT by hand (independent of the code under test)."""
     signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
     return f"{signing_input}.{b64url(sign(signing_input.encode()))}"
 
 
-def es256_signer(key: ec.EllipticCurvePrivateKey):  # type: ignore[no-untyped-def]
+def es256_signer(key: ec.EllipticCurvePrivateKey):
     from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
     def sign(data: bytes) -> bytes:
@@ -39,7 +39,7 @@ def es256_signer(key: ec.EllipticCurvePrivateKey):  # type: ignore[no-untyped-de
     return sign
 
 
-def get_token(api, credentials, **form) -> dict:  # type: ignore[no-untyped-def]
+def get_token(api, credentials, **form) -> dict:
     response = api.post("/v1/oauth/token", data={"grant_type": "client_credentials", **form},
                         headers=credentials.basic())
     assert response.status_code == 200, response.text
@@ -56,7 +56,7 @@ def test_secret_hash_is_scrypt_and_verifies_only_the_secret() -> None:
 
 
 # ---- the token endpoint --------------------------------------------------------------------------
-def test_client_secret_basic_gives_a_bound_token(api, make_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_client_secret_basic_gives_a_bound_token(api, make_client, app) -> None:
     credentials = make_client("municipality", "GM0363")
     answer = get_token(api, credentials)
     assert answer["token_type"] == "Bearer"
@@ -70,7 +70,7 @@ def test_client_secret_basic_gives_a_bound_token(api, make_client, app) -> None:
     assert {"iss", "aud", "exp", "iat", "jti"} <= claims.keys()
 
 
-def test_client_secret_post(api, make_client) -> None:  # type: ignore[no-untyped-def]
+def test_client_secret_post(api, make_client) -> None:
     credentials = make_client("provider", "12345678")
     response = api.post("/v1/oauth/token", data={
         "grant_type": "client_credentials", "client_id": credentials.client_id,
@@ -80,7 +80,7 @@ def test_client_secret_post(api, make_client) -> None:  # type: ignore[no-untype
     assert response.json()["scope"] == "records:write"
 
 
-def test_wrong_secret_unknown_client_and_wrong_grant(api, make_client) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_secret_unknown_client_and_wrong_grant(api, make_client) -> None:
     credentials = make_client("provider", "12345678")
     wrong = api.post("/v1/oauth/token", data={"grant_type": "client_credentials",
                                               "client_id": credentials.client_id, "client_secret": "nope"})
@@ -93,14 +93,14 @@ def test_wrong_secret_unknown_client_and_wrong_grant(api, make_client) -> None: 
     assert assert_problem(grant, 400)["type"].endswith("unsupported-grant-type")
 
 
-def test_scope_beyond_the_grant_is_refused(api, make_client) -> None:  # type: ignore[no-untyped-def]
+def test_scope_beyond_the_grant_is_refused(api, make_client) -> None:
     credentials = make_client("municipality", "GM0363")
     response = api.post("/v1/oauth/token", data={"grant_type": "client_credentials", "scope": "audit:read"},
                         headers=credentials.basic())
     assert assert_problem(response, 400)["errors"][0]["field"] == "scope"
 
 
-def test_a_json_body_is_told_to_send_a_form(api, make_client) -> None:  # type: ignore[no-untyped-def]
+def test_a_json_body_is_told_to_send_a_form(api, make_client) -> None:
     credentials = make_client("provider", "12345678")
     form = {"grant_type": "client_credentials", "client_id": credentials.client_id,
             "client_secret": credentials.client_secret}
@@ -112,7 +112,7 @@ def test_a_json_body_is_told_to_send_a_form(api, make_client) -> None:  # type: 
     assert api.post("/v1/oauth/token", data=form).status_code == 200  # the same fields as a form are fine
 
 
-def _register_key_client(api, token_for, key_pem: bytes) -> str:  # type: ignore[no-untyped-def]
+def _register_key_client(api, token_for, key_pem: bytes) -> str:
     admin = token_for("admin", "TTP")
     response = api.post("/v1/clients", headers=admin, json={
         "name": "Provider system with a key", "org_type": "provider", "org_id": "87654321",
@@ -123,7 +123,7 @@ def _register_key_client(api, token_for, key_pem: bytes) -> str:  # type: ignore
     return response.json()["client_id"]
 
 
-def test_private_key_jwt_and_replay(api, token_for) -> None:  # type: ignore[no-untyped-def]
+def test_private_key_jwt_and_replay(api, token_for) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     client_id = _register_key_client(api, token_for, public)
@@ -147,7 +147,7 @@ def test_private_key_jwt_and_replay(api, token_for) -> None:  # type: ignore[no-
     assert_problem(api.post("/v1/oauth/token", data={**form, "client_assertion": wrong_aud}), 401)
 
 
-def test_private_key_jwt_with_rsa(api, token_for) -> None:  # type: ignore[no-untyped-def]
+def test_private_key_jwt_with_rsa(api, token_for) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     client_id = _register_key_client(api, token_for, public)
@@ -164,7 +164,7 @@ def test_private_key_jwt_with_rsa(api, token_for) -> None:  # type: ignore[no-un
 
 # ---- the JWT attack set --------------------------------------------------------------------------
 @pytest.fixture
-def valid(api, make_client, app):  # type: ignore[no-untyped-def]
+def valid(api, make_client, app):
     """A valid admin token, its decoded parts, and the TTP's token-signing key."""
     credentials = make_client("admin", "TTP")
     token = get_token(api, credentials)["access_token"]
@@ -178,17 +178,17 @@ def valid(api, make_client, app):  # type: ignore[no-untyped-def]
     }
 
 
-def call(api, token: str):  # type: ignore[no-untyped-def]
+def call(api, token: str):
     return api.get("/v1/clients", headers={"Authorization": f"Bearer {token}"})
 
 
-def test_valid_token_is_accepted(api, valid) -> None:  # type: ignore[no-untyped-def]
+def test_valid_token_is_accepted(api, valid) -> None:
     assert call(api, valid["token"]).status_code == 200
     resigned = raw_jwt(valid["header"], valid["claims"], es256_signer(valid["key"]))
     assert call(api, resigned).status_code == 200  # the hand-made signer is right
 
 
-def _attack(valid, name: str) -> str:  # type: ignore[no-untyped-def]
+def _attack(valid, name: str) -> str:
     header, claims, key = dict(valid["header"]), dict(valid["claims"]), valid["key"]
     now = int(time.time())
     sign = es256_signer(key)
@@ -239,13 +239,13 @@ ATTACKS = [
 
 
 @pytest.mark.parametrize("attack", ATTACKS)
-def test_jwt_attack_gets_401_problem(api, valid, attack) -> None:  # type: ignore[no-untyped-def]
+def test_jwt_attack_gets_401_problem(api, valid, attack) -> None:
     body = assert_problem(call(api, _attack(valid, attack)), 401)
     assert body["type"] == "urn:outcome-ttp:problem:unauthenticated"
     assert valid["token"] not in json.dumps(body)
 
 
-def test_token_in_query_string_gets_401(api, valid) -> None:  # type: ignore[no-untyped-def]
+def test_token_in_query_string_gets_401(api, valid) -> None:
     response = api.get("/v1/clients", params={"access_token": valid["token"]})
     body = assert_problem(response, 401)
     assert "Authorization header" in body["detail"]
@@ -255,13 +255,13 @@ def test_token_in_query_string_gets_401(api, valid) -> None:  # type: ignore[no-
     assert_problem(both, 401)
 
 
-def test_no_token_and_wrong_scheme(api, valid) -> None:  # type: ignore[no-untyped-def]
+def test_no_token_and_wrong_scheme(api, valid) -> None:
     assert_problem(api.get("/v1/clients"), 401)
     assert_problem(api.get("/v1/clients", headers={"Authorization": f"Token {valid['token']}"}), 401)
 
 
 # ---- organisation and scope binding -------------------------------------------------------------
-def test_scope_and_org_type_are_enforced(api, token_for) -> None:  # type: ignore[no-untyped-def]
+def test_scope_and_org_type_are_enforced(api, token_for) -> None:
     municipality = token_for("municipality", "GM0363")
     assert_problem(api.get("/v1/clients", headers=municipality), 403)
     officer = token_for("privacy_officer", "TTP")
@@ -271,7 +271,7 @@ def test_scope_and_org_type_are_enforced(api, token_for) -> None:  # type: ignor
     assert_problem(api.get("/v1/privacy/configuration", headers=provider), 403)
 
 
-def test_clients_get_only_scopes_their_org_type_allows(api, token_for) -> None:  # type: ignore[no-untyped-def]
+def test_clients_get_only_scopes_their_org_type_allows(api, token_for) -> None:
     admin = token_for("admin", "TTP")
     response = api.post("/v1/clients", headers=admin, json={
         "name": "greedy", "org_type": "provider", "org_id": "12345678", "scopes": ["audit:read"]})
