@@ -13,9 +13,9 @@ import socket
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import delete, update
+from sqlalchemy import CursorResult, delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,10 +31,11 @@ def acquire(sessions: sessionmaker[Session], name: str, *, seconds: float, holde
     now = datetime.now(UTC)
     until = now + timedelta(seconds=seconds)
     with sessions() as session:
-        taken = session.execute(
+        result = session.execute(
             update(JobLease).where(JobLease.name == name, (JobLease.until < now) | (JobLease.holder == holder))
             .values(holder=holder, until=until)
-        ).rowcount
+        )
+        taken = cast(CursorResult[Any], result).rowcount
         if not taken:
             if session.get(JobLease, name) is not None:
                 session.rollback()

@@ -54,7 +54,7 @@ class Calendar:
 
     def slots_between(self, start: date, end: date) -> list[date]:
         """Every slot in ``[start, end]``."""
-        out = []
+        out: list[date] = []
         year, month = start.year - 2, self._step()
         while True:
             slot = self._slot_of(year, month)

@@ -1,0 +1,319 @@
+"""Releases over time, played as the attacker DESIGN.md describes.
+
+A municipality pulls every report its token allows, before and after a change (one late record,
+one consent withdrawal, one retraction), and subtracts. It knows from its own administration which
+child the change is about, so a cell whose denominator moved by exactly one gives that child's
+outcome away. With protection over time the change waits for a later release and nothing moves;
+with it switched off the same attacker reads the outcome: the test can fail.
+
+This module runs with ``rounding_base = 0`` (a valid configuration): rounding must not be what
+hides the change, the composition of the release must.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.reports.calendar import Calendar
+from app.reports.periods import Period
+from app.settings import EXAMPLE_PRIVACY_CONFIG, Settings
+from tests.test_http_conventions import assert_problem
+from tests.test_records_api import Population, post
+
+PROVIDERS = {"A": "40000001", "B": "40000002", "C": "40000003"}
+DIMENSIONS = ["provider", "hulpvorm", "product_category", "age_band", "sex"]
+CALENDAR = Calendar("quarterly", 45, ("next_release", "year_end"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, key_dir: Path) -> Settings:
+    text = EXAMPLE_PRIVACY_CONFIG.read_text(encoding="utf-8")
+    text = text.replace("rounding_base = 5 ", "rounding_base = 0 ")
+    assert "rounding_base = 0 " in text
+    config = tmp_path / "privacy.toml"
+    config.write_text(text, encoding="utf-8")
+    return Settings(data_dir=tmp_path, database_url=database_url, key_dir=key_dir, privacy_config=config,
+                    log_level="WARNING")
+
+
+def _slots() -> tuple[date, date, Period]:
+    """The latest slot, the next one, and the quarter first published at the latest slot (which
+    the calendar lets change again at the next one)."""
+    first = CALENDAR.latest_slot(date.today())
+    day = first - timedelta(days=46)
+    quarter = Period.parse(f"{day.year}-Q{(day.month - 1) // 3 + 1}")
+    assert CALENDAR.first_publication(quarter) == first
+    second = CALENDAR.next_slot(first)
+    assert CALENDAR.may_change(quarter, second)
+    return first, second, quarter
+
+
+def _days(quarter: Period, i: int) -> tuple[str, str]:
+    month = 3 * quarter.number - 2
+    end = date(quarter.year, month, 3) + timedelta(days=i % 80)
+    return (end - timedelta(days=120 + i % 30)).isoformat(), end.isoformat()
+
+
+@pytest.fixture
+def quarter_loaded(api, token_for, publish):
+    """Amsterdam in one quarter: providers A 40, B 25, C 20 ended trajectories, published at the
+    latest slot. Returns the populations (to change them) and the slots."""
+    first, second, quarter = _slots()
+    populations = {}
+    person = 0
+    for name, count in (("A", 40), ("B", 25), ("C", 20)):
+        headers = token_for("provider", PROVIDERS[name])
+        people = Population(api, headers)
+        records = []
+        for i in range(count):
+            start, end = _days(quarter, i)
+            records.append(people.record(person, municipality="GM0363", start_date=start, end_date=end,
+                                         end_reason="03" if i % 3 == 0 else "01", hulpvorm="02" if i % 2 else "03"))
+            person += 1
+        assert post(api, headers, records).status_code == 200
+        populations[name] = (headers, people, records)
+    made = publish(first)
+    assert any(m.release_id for m in made)
+    return populations, first, second, quarter
+
+
+def pull_everything(api, headers, periods) -> dict[tuple[str, str, str, str], dict]:
+    """Every cell of every report the municipality may read, for the given periods."""
+    cells = {}
+    for period in periods:
+        for by in [None, *DIMENSIONS]:
+            response = api.get("/v1/reports/municipalities/GM0363",
+                               params={"period": period, **({"by": by} if by else {})}, headers=headers)
+            if response.status_code == 409:
+                continue  # not published (yet)
+            assert response.status_code == 200, response.text
+            for cell in response.json()["cells"]:
+                dimension, category = next(iter(cell["dimensions"].items()), ("total", ""))
+                cells[(period, dimension, category, cell["indicator"])] = cell
+    return cells
+
+
+def read_outcome(before, after, person_cells) -> set[int]:
+    """The attacker: every drop-out change it can read off a cell that moved by exactly the one
+    child it knows about (1 = the child dropped out, 0 = not; both found = contradiction)."""
+    found = set()
+    for key in person_cells:
+        old, new = before.get(key), after.get(key)
+        if not old or not new or old["suppressed"] or new["suppressed"]:
+            continue
+        if old.get("numerator") is None or new.get("numerator") is None:
+            continue
+        if abs(new["denominator"] - old["denominator"]) == 1:
+            found.add(abs(new["numerator"] - old["numerator"]))
+    return found
+
+
+def _person_cells(record: dict, provider: str, periods) -> list[tuple[str, str, str, str]]:
+    end = date.fromisoformat(record["end_date"])
+    own = {f"{end.year}", f"{end.year}-H{1 if end.month <= 6 else 2}", f"{end.year}-Q{(end.month - 1) // 3 + 1}"}
+    categories = {"total": "", "provider": provider, "hulpvorm": record["hulpvorm"],
+                  "product_category": record.get("product_category") or "unknown",
+                  "age_band": record.get("age_band") or "unknown", "sex": record.get("sex") or "unknown"}
+    return [(p, d, c, "1") for p in periods if p in own for d, c in categories.items()]
+
+
+@pytest.mark.parametrize("change", ["late record", "withdrawal", "retraction"])
+@pytest.mark.parametrize("over_time", [True, False], ids=["protected", "unprotected"])
+def test_the_difference_between_releases_never_gives_one_childs_outcome(
+    api, token_for, publish, quarter_loaded, app, change, over_time
+) -> None:
+    populations, first, second, quarter = quarter_loaded
+    municipality = token_for("municipality", "GM0363")
+    periods = CALENDAR.due(quarter.year, second)
+    before = pull_everything(api, municipality, periods)
+    release_before = api.get("/v1/reports/municipalities/GM0363", params={"period": str(quarter)},
+                             headers=municipality).json()["release"]
+
+    headers, people, records = populations["A"]
+    if change == "late record":
+        start, end = _days(quarter, 7)
+        child = people.record(900, municipality="GM0363", start_date=start, end_date=end, end_reason="03",
+                              hulpvorm="03")
+        assert post(api, headers, [child]).status_code == 200
+        truth = 1
+    elif change == "withdrawal":
+        child = records[3]  # person 3: end reason 03 (3 % 3 == 0)
+        assert api.post(f"/v1/consents/{people.consents[3]}/withdraw", headers=headers).status_code == 200
+        truth = 1
+    else:
+        child = records[4]  # person 4: end reason 01
+        assert api.delete(f"/v1/records/{child['record_id']}", headers=headers).status_code == 204
+        truth = 0
+
+    made = publish(second, over_time=over_time)
+    after = pull_everything(api, municipality, periods)
+    release_after = api.get("/v1/reports/municipalities/GM0363", params={"period": str(quarter)},
+                            headers=municipality).json()["release"]
+    found = read_outcome(before, after, _person_cells(child, PROVIDERS["A"], periods))
+    if over_time:
+        assert found == set(), f"the attacker read the child's outcome: {found}"
+        # nothing the municipality saw before moved: the change waits, and the register says so
+        seen_both = [k for k in before if k in after]
+        assert seen_both and all(before[k] == after[k] for k in seen_both)
+        amsterdam = [m for m in made if m.family == "municipality:GM0363" and m.framework == "jeugdhulp"]
+        if amsterdam and amsterdam[0].release_id:  # new periods (or other changes) made a new release
+            assert release_after["id"] != release_before["id"]
+            assert amsterdam[0].figures["changes_held_back"]["base_cells"] >= 1
+        else:  # nothing safe to publish: the earlier release stays current
+            assert release_after["id"] == release_before["id"]
+    else:
+        assert found == {truth}, "without protection over time the attacker must read the outcome"
+
+
+def test_a_large_enough_change_is_published_at_the_next_release(api, token_for, publish, quarter_loaded) -> None:
+    populations, first, second, quarter = quarter_loaded
+    municipality = token_for("municipality", "GM0363")
+    total = api.get("/v1/reports/municipalities/GM0363", params={"period": str(quarter)}, headers=municipality)
+    before = next(c for c in total.json()["cells"] if c["indicator"] == "1" and not c["dimensions"])
+    assert before["denominator"] == 85
+    # twelve late records from three providers, spread so that every cell that moves moves by 10+
+    for name in ("A", "B", "C"):
+        headers, people, _ = populations[name]
+        late = []
+        for i in range(12 if name == "A" else 0):
+            start, end = _days(quarter, 5)
+            late.append(people.record(1000 + i, municipality="GM0363", start_date=start, end_date=end,
+                                      end_reason="01", hulpvorm="02"))
+        if late:
+            assert post(api, headers, late).status_code == 200
+    # the next release is due at the next slot; until then the report does not move
+    still = api.get("/v1/reports/municipalities/GM0363", params={"period": str(quarter)}, headers=municipality)
+    assert still.json() == total.json()
+    publish(second)
+    after = api.get("/v1/reports/municipalities/GM0363", params={"period": str(quarter)}, headers=municipality)
+    moved = next(c for c in after.json()["cells"] if c["indicator"] == "1" and not c["dimensions"])
+    assert moved["denominator"] == 97
+    assert after.json()["release"]["sequence"] == 2
+
+
+def test_the_register_lists_every_release_and_audit_verify_covers_them(
+    api, token_for, quarter_loaded, app, environment_for_cli
+) -> None:
+    officer = token_for("privacy_officer", "TTP")
+    register = api.get("/v1/releases", headers=officer)
+    assert register.status_code == 200, register.text
+    entries = register.json()
+    amsterdam = [e for e in entries if e["family"] == "municipality:GM0363" and e["framework"] == "jeugdhulp"]
+    assert len(amsterdam) == 1 and amsterdam[0]["current"] and amsterdam[0]["sequence"] == 1
+    figures = amsterdam[0]["indicators"]["1"]
+    assert figures["withheld"] == figures["below_threshold"] + figures["to_protect_others"]
+    assert amsterdam[0]["config_sha256"] == app.state.runtime.privacy.sha256
+    one = api.get(f"/v1/releases/{amsterdam[0]['id']}", headers=officer)
+    assert one.status_code == 200 and one.json() == amsterdam[0]
+    assert_problem(api.get("/v1/releases", headers=token_for("municipality", "GM0363")), 403)
+    assert_problem(api.get("/v1/releases/rel-doesnotexist00", headers=officer), 404)
+
+    # every read of a report is audited with the release it came from
+    municipality = token_for("municipality", "GM0363")
+    _, _, quarter = _slots()
+    api.get("/v1/reports/municipalities/GM0363", params={"period": str(quarter)}, headers=municipality)
+    entries_log = api.get("/v1/audit/entries", params={"action": "reports.municipality"}, headers=officer).json()
+    assert entries_log["entries"][-1]["detail"]["release"] == amsterdam[0]["id"]
+
+    verified = subprocess.run([sys.executable, "-m", "app.cli", "audit", "verify"], env=environment_for_cli,
+                              capture_output=True, text=True, timeout=600)
+    assert verified.returncode == 0, verified.stderr
+    assert "releases intact" in verified.stdout
+
+    # a release changed behind the service's back is found (the table refuses UPDATE: drop the trigger)
+    from sqlalchemy import text
+
+    engine = app.state.runtime.engine
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("ALTER TABLE releases DISABLE TRIGGER releases_no_update"))
+        else:
+            connection.execute(text("DROP TRIGGER releases_no_update"))
+        connection.execute(text("UPDATE releases SET content_sha256 = :h WHERE release_id = :r"),
+                           {"h": "0" * 64, "r": amsterdam[0]["id"]})
+    broken = subprocess.run([sys.executable, "-m", "app.cli", "audit", "verify"], env=environment_for_cli,
+                            capture_output=True, text=True, timeout=600)
+    assert broken.returncode == 1 and amsterdam[0]["id"] in broken.stderr
+
+
+def test_releases_cannot_be_changed_or_removed(quarter_loaded, app) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    for statement in ("UPDATE releases SET family = 'x'", "DELETE FROM releases"):
+        with pytest.raises(DBAPIError, match="immutable"), app.state.runtime.engine.begin() as connection:
+            connection.execute(text(statement))
+
+
+def test_after_a_restart_and_in_another_process_the_same_question_gets_the_same_bytes(
+    api, token_for, quarter_loaded, settings, environment_for_cli
+) -> None:
+    """A restarted runtime, and a second `ttp serve` process on the same database, answer every
+    report with the same bytes (JSON and CSV) as the first."""
+    import httpx
+
+    from tests.test_cli_service import free_port
+
+    _, _, _, quarter = quarter_loaded
+    municipality = token_for("municipality", "GM0363")
+    asks = [{"period": str(quarter), "by": by} for by in DIMENSIONS] + [{"period": str(quarter)}]
+
+    def answers(client) -> list[bytes]:
+        out = []
+        for params in asks:
+            for accept in ("application/json", "text/csv"):
+                response = client.get("/v1/reports/municipalities/GM0363", params=params,
+                                      headers={**municipality, "Accept": accept})
+                assert response.status_code == 200, response.text
+                out.append(response.content)
+        return out
+
+    first = answers(api)
+    with TestClient(create_app(settings), base_url="https://testserver") as restarted:
+        assert answers(restarted) == first
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+                              env=environment_for_cli, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        while True:  # readiness, not a deadline: the process either answers or exits
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            try:
+                if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        with httpx.Client(base_url=base, timeout=60) as other:
+            assert answers(other) == first
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
+@pytest.fixture
+def environment_for_cli(settings: Settings) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TTP_")}
+    env.update({"TTP_DATA_DIR": str(settings.data_dir), "TTP_DATABASE_URL": settings.resolved_database_url,
+                "TTP_KEY_DIR": str(settings.key_dir), "TTP_PRIVACY_CONFIG": str(settings.privacy_config),
+                "TTP_LOG_LEVEL": "WARNING"})
+    return env
+
+
+def test_releases_list_command_prints_the_register(quarter_loaded, environment_for_cli) -> None:
+    listed = subprocess.run([sys.executable, "-m", "app.cli", "releases", "list", "--json"],
+                            env=environment_for_cli, capture_output=True, text=True, timeout=600)
+    assert listed.returncode == 0, listed.stderr
+    entries = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert any(e["family"] == "municipality:GM0363" and e["current"] for e in entries)
