@@ -471,3 +471,43 @@ def test_mean_mark_interval_and_response_rate_against_hand_computation(api, toke
     share = next(c for c in report["cells"] if c["indicator"] == "2.satisfied" and not c["dimensions"])
     assert share["numerator"] == 10 and share["denominator"] == 15  # 9 of 16, rounded
     assert share["value"] == round(100 * 10 / 15, 1)  # from the shown counts, not 9 / 16
+
+
+def test_with_rounding_no_shown_figure_narrows_the_counts_beyond_the_rounding(api, token_for, loaded) -> None:
+    """Counts are shown rounded to multiples of 5. Every share, interval and response rate must
+    follow from the shown counts alone, so that every integer pair (d, n) in the rounding box of a
+    cell stays possible. Had the share been computed from the exact counts (as before releases),
+    the attacker would keep only the pairs whose exact share matches: for some cell of this data
+    that narrows the box, which the last assertion shows."""
+    from app.reports.statistics import wilson
+
+    def rounded(x: int) -> int:
+        return ((2 * x + 5) // 10) * 5
+
+    headers = token_for("municipality", "GM0363")
+    narrowed_by_exact_share = 0
+    checked = 0
+    for period in (str(loaded), f"{loaded}-H1", f"{loaded}-Q1", f"{loaded}-Q2"):
+        for by in (None, "provider", "hulpvorm", "sex"):
+            report = api.get("/v1/reports/municipalities/GM0363",
+                             params={"period": period, **({"by": by} if by else {})}, headers=headers).json()
+            population = {tuple(c["dimensions"].items()): c for c in report["cells"] if c["indicator"] == "1"}
+            for cell in report["cells"]:
+                if cell["suppressed"] or cell["numerator"] is None:
+                    continue
+                d, n = cell["denominator"], cell["numerator"]
+                assert cell["value"] == round(100 * n / d, 1), cell
+                interval = wilson(n, d)
+                assert (cell["ci_low"], cell["ci_high"]) == (round(100 * interval.low, 1),
+                                                            round(100 * interval.high, 1)), cell
+                if cell["response_rate"] is not None:
+                    everyone = population[tuple(cell["dimensions"].items())]["denominator"]
+                    assert cell["response_rate"] == round(100 * cell["responses"] / everyone, 1), cell
+                box = [(dd, nn) for dd in range(max(1, d - 2), d + 3) for nn in range(max(0, n - 2), n + 3)
+                       if nn <= dd and rounded(dd) == d and rounded(nn) == n]
+                assert box, cell
+                exact_reading = [(dd, nn) for dd, nn in box if round(100 * nn / dd, 1) == cell["value"]]
+                narrowed_by_exact_share += len(exact_reading) < len(box)
+                checked += 1
+    assert checked >= 10
+    assert narrowed_by_exact_share > 0  # what a share from the exact counts would have given away
