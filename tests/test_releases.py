@@ -317,3 +317,23 @@ def test_releases_list_command_prints_the_register(quarter_loaded, environment_f
     assert listed.returncode == 0, listed.stderr
     entries = [json.loads(line) for line in listed.stdout.splitlines()]
     assert any(e["family"] == "municipality:GM0363" and e["current"] for e in entries)
+
+
+def test_the_provider_sees_its_own_upload_at_once_in_the_batch_receipt(api, token_for) -> None:
+    first, second, quarter = _slots()
+    headers = token_for("provider", PROVIDERS["A"])
+    people = Population(api, headers)
+    records = []
+    for i in range(3):
+        start, end = _days(quarter, i)
+        records.append(people.record(500 + i, municipality="GM0363", start_date=start, end_date=end,
+                                     end_reason="03" if i == 0 else "01"))
+    answer = post(api, headers, records)
+    assert answer.status_code == 200, answer.text
+    receipt = {(line["municipality"], line["period"], line["indicator"]): line for line in answer.json()["receipt"]}
+    dropout = receipt[("GM0363", str(quarter), "1")]
+    assert dropout["records"] == 3 and dropout["values"] == {"01": 2, "03": 1}
+    # the quarter was published at the latest slot and may change at the next one
+    assert dropout["published_from"] == second.isoformat()
+    # nothing derived from other providers' records: no "geen nieuwe start"
+    assert not [key for key in receipt if key[2] in ("3.2", "jbjr.repeat")]

@@ -53,6 +53,26 @@ class BatchResult:
     batch_id: str
     accepted: int
     replaced: int
+    #: The batch's own records per (municipality, quarter, indicator): value -> count (see :func:`receipt`).
+    receipt: dict[tuple[str, str, str], Counter[str]] = field(default_factory=dict)
+
+
+#: Indicators whose value depends on other trajectories (other providers' records too): never in a receipt.
+LINKED_INDICATORS = frozenset({"3.2", "jbjr.repeat"})
+
+
+def receipt(records: Iterable[Record], config: indicators.IndicatorConfig) -> dict[tuple[str, str, str], Counter[str]]:
+    """What a provider's own records count in, per municipality, quarter and indicator, from these
+    records alone: nothing derived from other providers' data (the linkage indicators) is in it."""
+    out: dict[tuple[str, str, str], Counter[str]] = defaultdict(Counter)
+    for record in records:
+        for item in contributions(PROVIDER_PLACEHOLDER, record, config=config):
+            if item.indicator not in LINKED_INDICATORS:
+                out[(item.municipality, item.period, item.indicator)][item.value] += 1
+    return dict(sorted(out.items()))
+
+
+PROVIDER_PLACEHOLDER = "-"
 
 
 @dataclass
@@ -316,7 +336,8 @@ def ingest_batch(session: Session, ctx: Context, *, provider_id: str, items: Seq
         for item in incoming
     ]
     session.connection().execute(insert(OutcomeRecord.__table__), rows)
-    return BatchResult(batch_id=batch.batch_id, accepted=len(records), replaced=len(replaced_ids))
+    return BatchResult(batch_id=batch.batch_id, accepted=len(records), replaced=len(replaced_ids),
+                       receipt=receipt(records, ctx.indicator_config))
 
 
 def _remove(session: Session, ctx: Context, condition: Any) -> int:

@@ -91,3 +91,17 @@ class Calendar:
         if "next_release" in self.revisions and self.next_slot(first) == slot:
             return True
         return "year_end" in self.revisions and self.first_publication(Period.parse(str(quarter.year))) == slot
+
+    def next_change(self, quarter: Period, today: date) -> date | None:
+        """The first slot after ``today`` at which a quarter's figures may change (its first
+        publication, or a revision point); None when it is final. A change too small to publish
+        safely waits longer (see :mod:`app.reports.releases`)."""
+        first = self.first_publication(quarter)
+        if first > today:
+            return first
+        slot = self.next_slot(today)
+        for _ in range(16):
+            if self.may_change(quarter, slot):
+                return slot
+            slot = self.next_slot(slot)
+        return None
