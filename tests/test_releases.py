@@ -337,3 +337,15 @@ def test_the_provider_sees_its_own_upload_at_once_in_the_batch_receipt(api, toke
     assert dropout["published_from"] == second.isoformat()
     # nothing derived from other providers' records: no "geen nieuwe start"
     assert not [key for key in receipt if key[2] in ("3.2", "jbjr.repeat")]
+
+
+def test_the_dpia_annex_states_the_calendar_and_the_guarantee_over_time(api, token_for) -> None:
+    officer = token_for("privacy_officer", "TTP")
+    annex = api.get("/v1/privacy/dpia", headers={**officer, "Accept": "text/markdown"})
+    assert annex.status_code == 200, annex.text
+    text = annex.text
+    assert "Publication and protection over time" in text
+    assert "every quarter" in text and "45 days after its end" in text
+    assert "at the first release after its first publication" in text
+    assert "never one child's outcome" in text
+    assert "shown counts are exact" in text  # this module's configuration does not round

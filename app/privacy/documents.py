@@ -190,8 +190,16 @@ def dpia_annex(loaded: LoadedConfiguration, facts: ServiceFacts) -> Document:
         (code, names.get(code, "unknown"), str(value))
         for code, value in sorted(disclosure.municipality_thresholds.items())
     )
-    rounding = (f"shown counts are rounded to a multiple of {disclosure.rounding_base}"
+    rounding = (f"shown counts are rounded to a multiple of {disclosure.rounding_base}; every share, interval "
+                "and response rate is computed from the shown (rounded) counts and mean marks carry one decimal, "
+                "so no figure gives the exact counts back. Rounding is presentation: the suppression and the "
+                "release check below assume the reader knows every published count exactly and do not rely on it"
                 if disclosure.rounding_base else "shown counts are exact (no rounding)")
+    publication = config.publication
+    cadence = "every quarter" if publication.cadence == "quarterly" else "every month"
+    revision_points = {"next_release": "at the first release after its first publication",
+                       "year_end": "at the release that first publishes its year"}
+    revisions = "; ".join(revision_points[r] for r in publication.revisions) or "never (a published quarter is final)"
     sections = (
         Section("Parties", (
             Table(("role", "name", "contact", "details"), (
@@ -269,6 +277,29 @@ def dpia_annex(loaded: LoadedConfiguration, facts: ServiceFacts) -> Document:
             _p("Regions whose municipalities agreed to regional reports: ",
                ", ".join(f"{r} ({facts.region_sizes.get(r, 0)} municipalities)"
                          for r in config.regions.reporting_agreed) or "none", "."),
+        )),
+        Section("Publication and protection over time", (
+            _bullets(
+                f"Reports are served only from releases, made {cadence} by a scheduled job (exactly once across "
+                "the service's processes), never computed on a request. A period is first published "
+                f"{publication.settle_days} days after its end, so late records and pending linkage settle first.",
+                f"A published quarter may change again (late records, corrections, retractions, consent "
+                f"withdrawals) only: {revisions}. At any other release it repeats what was published.",
+                "Every release is stored immutably with every published cell, signed with the audit key, and "
+                "its content hash is recorded in the audit log; the publication register (GET /v1/releases) "
+                "lists what was published, for which family and periods, when and under which configuration. "
+                "Every report read is audited with the release it came from.",
+                "Guarantee over time: a release takes a change since the previous release only where every cell "
+                "that party saw before and sees now moves by nobody or by at least its threshold of people "
+                "(counted from below). A smaller change waits for a later release, whole base cells at a time so "
+                "that every total still adds up; it is never lost. A cell withheld before whose counts did not "
+                "change stays withheld. So subtracting two releases never isolates fewer people than the "
+                "threshold, and in particular never one child's outcome; the release itself then passes the "
+                "same suppression and release check as any snapshot.",
+                "Known limit: the outcome count of a released change of at least the threshold of people is not "
+                "banded as a cell's small numerator is (if all of them had the outcome, the difference says so "
+                "for that group).",
+            ),
         )),
         Section("Linkage and indicators", (
             _bullets(
