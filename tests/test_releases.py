@@ -349,3 +349,23 @@ def test_the_dpia_annex_states_the_calendar_and_the_guarantee_over_time(api, tok
     assert "at the first release after its first publication" in text
     assert "never one child's outcome" in text
     assert "shown counts are exact" in text  # this module's configuration does not round
+
+
+@pytest.mark.parametrize("line, message", [
+    ('cadence = "weekly"', "publication.cadence: must be 'quarterly' or 'monthly'"),
+    ('settle_days = -1', "publication.settle_days"),
+    ('revisions = ["whenever"]', "publication.revisions: unknown revision point 'whenever'"),
+])
+def test_a_calendar_the_protection_cannot_honour_is_refused_naming_the_key(line: str, message: str) -> None:
+    from app.privacy.configuration import PrivacyConfigurationError, parse
+    from app.records.codelists import load_codelists
+
+    codelists = load_codelists()
+    text = EXAMPLE_PRIVACY_CONFIG.read_text(encoding="utf-8")
+    key = line.split(" = ")[0]  # each of these keys appears once, in [publication]
+    lines = [line if raw.startswith(f"{key} = ") else raw for raw in text.splitlines()]
+    assert line in lines
+    with pytest.raises(PrivacyConfigurationError) as refused:
+        parse("\n".join(lines), known_municipalities=codelists.municipalities.keys(),
+              known_regions=codelists.regions.keys())
+    assert any(problem.startswith(message) for problem in refused.value.problems), refused.value.problems
