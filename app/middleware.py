@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from app.runtime import Runtime
 
 log = logging.getLogger("ttp.http")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _TOKEN_PARAMS = {"access_token", "token", "id_token", "client_secret"}
 
 SECURITY_HEADERS = [
@@ -63,7 +63,7 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         incoming = headers.get("x-request-id", "")
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
         path: str = scope["path"]
         client = scope.get("client")
         context = AuditContext(

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app import plain_text
 from app.auth import tokens
 from app.models import Client, ClientAssertionUse
 
@@ -37,11 +39,21 @@ ALLOWED_SCOPES: dict[OrgType, tuple[str, ...]] = {
     OrgType.admin: ("admin", "privacy:read"),
 }
 
-_AGB = re.compile(r"^\d{8}$")
-_GM = re.compile(r"^GM\d{4}$")
+# Used with fullmatch: with match, "$" would also match before a final newline ("12345678\n").
+_AGB = re.compile(r"\d{8}")
+_GM = re.compile(r"GM\d{4}")
 
 # scrypt parameters (RFC 7914): 2^15 x 8 x 1 costs about 32 MiB and tens of milliseconds.
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**15, 8, 1
+#: At most this many scrypt runs at once (each holds 32 MiB): concurrent token requests queue
+#: instead of growing the process by 32 MiB each.
+SCRYPT_AT_ONCE = 4
+_SCRYPT_SLOTS = threading.BoundedSemaphore(SCRYPT_AT_ONCE)
+
+
+def _scrypt(secret: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    with _SCRYPT_SLOTS:
+        return hashlib.scrypt(secret.encode(), salt=salt, n=n, r=r, p=p, maxmem=64 * 1024 * 1024)
 
 
 class ClientError(ValueError):
@@ -55,9 +67,7 @@ class ClientError(ValueError):
 
 def hash_secret(secret: str) -> str:
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(
-        secret.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, maxmem=64 * 1024 * 1024
-    )
+    digest = _scrypt(secret, salt, _SCRYPT_N, _SCRYPT_R, _SCRYPT_P)
     b64 = base64.b64encode
     return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
 
@@ -67,13 +77,17 @@ def verify_secret(secret: str, stored: str) -> bool:
         scheme, n, r, p, salt, digest = stored.split("$")
         if scheme != "scrypt":
             return False
-        computed = hashlib.scrypt(
-            secret.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
-            maxmem=64 * 1024 * 1024,
-        )
-    except (ValueError, TypeError):
+        computed = _scrypt(secret, base64.b64decode(salt), int(n), int(r), int(p))
+    except (ValueError, TypeError, UnicodeError):
         return False
     return hmac.compare_digest(computed, base64.b64decode(digest))
+
+
+#: What an unknown client's secret is checked against: our parameters, a random salt and a random
+#: digest that no secret gives. One scrypt run, as for a known client with a wrong secret, so the
+#: time taken does not tell which client ids exist.
+_DUMMY_SALT, _DUMMY_DIGEST = (base64.b64encode(secrets.token_bytes(size)).decode() for size in (16, 64))
+_DUMMY_HASH = f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${_DUMMY_SALT}${_DUMMY_DIGEST}"
 
 
 def check_organisation(
@@ -83,10 +97,10 @@ def check_organisation(
         kind = OrgType(org_type)
     except ValueError:
         raise ClientError("org_type", f"must be one of {', '.join(t.value for t in OrgType)}") from None
-    if kind is OrgType.provider and not _AGB.match(org_id):
+    if kind is OrgType.provider and not _AGB.fullmatch(org_id):
         raise ClientError("org_id", "a provider is identified by its AGB code: 8 digits")
     if kind is OrgType.municipality:
-        if not _GM.match(org_id):
+        if not _GM.fullmatch(org_id):
             raise ClientError("org_id", "a municipality is identified by its CBS code: GM + 4 digits")
         if org_id not in known_municipalities:
             raise ClientError("org_id", f"unknown municipality code {org_id}")
@@ -129,6 +143,9 @@ def create_client(
     """Register a client. The secret is returned once and stored only as a scrypt hash."""
     if not name.strip():
         raise ClientError("name", "must not be empty")
+    not_plain = plain_text.why_not(name)
+    if not_plain:
+        raise ClientError("name", not_plain)
     kind = check_organisation(org_type, org_id, ttp_id=ttp_id, known_municipalities=known_municipalities)
     granted = check_scopes(kind, scopes)
     if public_key_pem is not None and "PUBLIC KEY" not in public_key_pem:
@@ -159,8 +176,8 @@ class AuthenticationFailed(Exception):
 def authenticate_with_secret(session: Session, client_id: str, secret: str) -> Client:
     client = session.execute(select(Client).where(Client.client_id == client_id)).scalar_one_or_none()
     if client is None or not client.active or client.secret_hash is None:
-        # Spend the same effort as a real check, so timing does not reveal which ids exist.
-        verify_secret(secret, hash_secret("x"))
+        # Spend the same effort as a real check (one scrypt run), so timing does not reveal which ids exist.
+        verify_secret(secret, _DUMMY_HASH)
         raise AuthenticationFailed("unknown client or wrong secret")
     if not verify_secret(secret, client.secret_hash):
         raise AuthenticationFailed("unknown client or wrong secret")

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from app import dependencies
+from app import dependencies, plain_text
 from app.auth import clients, tokens
 from app.auth.auth import ClientsAdmin
 from app.auth.clients import OrgType
@@ -132,9 +132,9 @@ def token(
 class ClientRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, pattern=plain_text.PATTERN)
     org_type: OrgType
-    org_id: str = Field(min_length=1, max_length=32)
+    org_id: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
     scopes: list[str] | None = Field(default=None, description="Defaults to every scope the org type may hold")
     public_key_pem: str | None = Field(
         default=None, max_length=4000, description="For private_key_jwt clients: their PEM public key"
