@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import consent
@@ -152,16 +153,7 @@ def register(
         raise InvalidConsent(errors)
 
     ref_hash = pseudonymiser.reference_hash(provider_id, new.consent_ref)
-    existing = session.execute(
-        select(ConsentRecord).where(ConsentRecord.provider_id == provider_id,
-                                    ConsentRecord.consent_ref_hash == ref_hash)
-    ).scalar_one_or_none()
-    if existing is not None:
-        raise ConsentRefused(
-            "consent-exists",
-            f"this provider registered consent_ref before, as consent {existing.consent_id}",
-            consent_id=existing.consent_id,
-        )
+    _refuse_existing(session, provider_id, ref_hash)
     now = datetime.now(UTC)
     row = ConsentRecord(
         consent_id="cns-" + secrets.token_urlsafe(16),
@@ -181,12 +173,32 @@ def register(
         withdrawn_at=None,
         created_at=now,
     )
-    session.add(row)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        # A registration of the same reference committed meanwhile (PostgreSQL lets the two race to
+        # the unique constraint; SQLite's writer lock makes the second see the first): 409 on both.
+        _refuse_existing(session, provider_id, ref_hash)
+        raise
     session.add(ConsentEventRecord(consent_id=row.id, type=consent.ConsentEventType.GIVEN.value,
                                    at=datetime.combine(model.given_at, time.min, UTC), valid_until=model.valid_until))
     session.flush()
     return row
+
+
+def _refuse_existing(session: Session, provider_id: str, ref_hash: str) -> None:
+    """Raise ConsentRefused when the provider registered this reference before."""
+    existing = session.execute(
+        select(ConsentRecord).where(ConsentRecord.provider_id == provider_id,
+                                    ConsentRecord.consent_ref_hash == ref_hash)
+    ).scalar_one_or_none()
+    if existing is not None:
+        raise ConsentRefused(
+            "consent-exists",
+            f"this provider registered consent_ref before, as consent {existing.consent_id}",
+            consent_id=existing.consent_id,
+        )
 
 
 def find(session: Session, *, provider_id: str, consent_id: str) -> ConsentRecord:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.models import ProviderNote
@@ -38,9 +39,18 @@ def save(session: Session, *, provider_id: str, municipality: str, period: Perio
     now = datetime.now(UTC)
     if row is None:
         row = ProviderNote(provider_id=provider_id, municipality=municipality, period=key, text=text, updated_at=now)
-        session.add(row)
-    else:
-        row.text, row.updated_at = text, now
+        try:
+            with session.begin_nested():
+                session.add(row)
+            return row
+        except IntegrityError:
+            # The same note was added meanwhile (PostgreSQL lets the two race to the unique
+            # constraint; SQLite's writer lock makes the second see the first): replace it, as here.
+            row = session.execute(
+                select(ProviderNote).where(ProviderNote.provider_id == provider_id,
+                                           ProviderNote.municipality == municipality, ProviderNote.period == key)
+            ).scalar_one()
+    row.text, row.updated_at = text, now
     session.flush()
     return row
 
