@@ -15,9 +15,12 @@ In production the service refuses a key directory whose ``origin`` is ``developm
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +47,18 @@ def _write_private(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
+
+
+@contextmanager
+def _creating(directory: Path) -> Iterator[None]:
+    """An exclusive lock (across processes) on creating the key directory ``directory``."""
+    directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(directory.parent / f".{directory.name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _new_material(purpose: Purpose) -> bytes:
@@ -94,6 +109,11 @@ class Keyring:
     @classmethod
     def create(cls, directory: Path, *, origin: str) -> Keyring:
         """Create a complete key directory (``origin``: development or production)."""
+        with _creating(directory):
+            return cls._create(directory, origin=origin)
+
+    @classmethod
+    def _create(cls, directory: Path, *, origin: str) -> Keyring:
         if (directory / MANIFEST).exists():
             raise KeyringError(f"a key directory already exists at {directory}")
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -104,10 +124,13 @@ class Keyring:
 
     @classmethod
     def ensure_development(cls, directory: Path) -> Keyring:
-        """Open the key directory, creating development keys when there is none."""
-        if (directory / MANIFEST).exists():
-            return cls.open(directory)
-        return cls.create(directory, origin="development")
+        """Open the key directory, creating development keys when there is none. Several processes
+        starting at once on a fresh data directory (``ttp serve --workers N``) make one set of keys:
+        the first creates them under a file lock, the others wait and open them."""
+        with _creating(directory):
+            if (directory / MANIFEST).exists():
+                return cls.open(directory)
+            return cls._create(directory, origin="development")
 
     def _save(self) -> None:
         tmp = self.directory / (MANIFEST + ".tmp")
