@@ -10,12 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 from sqlalchemy import select
 
 from app import dependencies
@@ -73,6 +74,17 @@ class AuditEntryPage(BaseModel):
 _IDENTIFIER = r"^[A-Za-z0-9._:-]+$"
 
 
+def _iso_8601_only(value: Any) -> Any:
+    """A time filter is an ISO 8601 date-time; a bare number (pydantic's Unix time) is refused."""
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        raise ValueError("must be an ISO 8601 date-time, e.g. 2025-01-01T00:00:00Z")
+    return value
+
+
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+TimeFilter = Annotated[datetime | None, BeforeValidator(_iso_8601_only)]
+
+
 def _utc(value: datetime | None, name: str) -> datetime | None:
     if value is None:
         return None
@@ -128,8 +140,8 @@ def entries(
     request: Request,
     session: dependencies.DbSession,
     principal: AuditReader,
-    from_: Annotated[datetime | None, Query(alias="from", description="Entries at or after this time")] = None,
-    to: Annotated[datetime | None, Query(description="Entries before this time")] = None,
+    from_: Annotated[TimeFilter, Query(alias="from", description="Entries at or after this time (ISO 8601)")] = None,
+    to: Annotated[TimeFilter, Query(description="Entries before this time (ISO 8601)")] = None,
     client_id: Annotated[str | None, Query(max_length=64, pattern=_IDENTIFIER)] = None,
     org_id: Annotated[str | None, Query(max_length=32, pattern=_IDENTIFIER)] = None,
     action: Annotated[str | None, Query(max_length=100, pattern=_IDENTIFIER)] = None,
