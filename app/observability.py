@@ -2,6 +2,11 @@
 
 Logs carry the request id, route template, status and timings; never pseudonyms, tokens,
 secrets, query strings or record contents. Only an allow-list of ``extra`` fields is written.
+
+Every logger's output goes through :class:`JsonFormatter` (:func:`configure_logging` puts it on
+the root logger and takes uvicorn's own handlers away), and a traceback is never written: an
+exception becomes its type (``error_type``) only, because a database error's text carries the
+statement's values (SQLAlchemy's ``[parameters: ...]``: pseudonyms, ages, secret hashes).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -34,17 +40,62 @@ class JsonFormatter(logging.Formatter):
             value = getattr(record, name, None)
             if value is not None:
                 doc[name] = value
-        return json.dumps(doc, ensure_ascii=False)
+        if record.exc_info and record.exc_info[0] is not None and "error_type" not in doc:
+            doc["error_type"] = record.exc_info[0].__name__  # the type only: never the text or traceback
+        return json.dumps(doc, ensure_ascii=False, default=str)
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
+        return ""  # never a traceback, whoever asks
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802 - logging's name
+        return ""
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (tests and servers replace it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(JsonFormatter())
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+#: Loggers that install plain-text handlers of their own (uvicorn's traceback of an unhandled
+#: error, its access log with query strings); their output is sent to the root logger instead.
+_FOREIGN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 
 
 def configure_logging(level: str = "INFO") -> None:
-    root = logging.getLogger("ttp")
+    """JSON lines on stderr for the service's own loggers (``ttp.*``, at ``level``) and for every
+    other logger (at the root logger's level, WARNING by default), uvicorn's included."""
+    own = logging.getLogger("ttp")
+    if not any(isinstance(h.formatter, JsonFormatter) for h in own.handlers):
+        own.addHandler(_StderrHandler())
+    own.setLevel(level.upper())
+    own.propagate = False
+    root = logging.getLogger()
     if not any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(JsonFormatter())
-        root.addHandler(handler)
-    root.setLevel(level.upper())
-    root.propagate = False
+        root.addHandler(_StderrHandler())
+    for handler in root.handlers:
+        if type(handler) is logging.StreamHandler:  # e.g. a logging.basicConfig() made earlier
+            handler.setFormatter(JsonFormatter())
+    for name in _FOREIGN_LOGGERS:
+        foreign = logging.getLogger(name)
+        foreign.handlers = []
+        foreign.propagate = True
+    logging.getLogger("uvicorn.access").disabled = True  # the request line carries the query string
+
+
+#: What ``ttp serve`` passes to ``uvicorn.run``: no logging configuration of uvicorn's own (its
+#: plain-text handlers would print tracebacks), no access log (query strings); ours logs requests.
+UVICORN_OPTIONS: dict[str, Any] = {"log_config": None, "access_log": False}
 
 
 class Metrics:
