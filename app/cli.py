@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from app import db
 from app.audit.commands import audit_cli
 from app.cli_support import fail, start_runtime
+from app.reports.release_commands import releases_cli
 from app.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from app.runtime import Runtime
+from provider_tool.cli import submit as provider_submit
 
 cli = typer.Typer(help="Outcome TTP: the service and its operator tasks.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -30,6 +39,8 @@ cli.add_typer(audit_cli, name="audit")
 cli.add_typer(records_cli, name="records")
 cli.add_typer(retention_cli, name="retention")
 cli.add_typer(demo_cli, name="demo")
+cli.add_typer(releases_cli, name="releases")
+cli.command("submit")(provider_submit)  # the provider's tool (provider_tool/, no server imports)
 
 
 FIRST_RUN_FILE = "first-run.json"
@@ -64,6 +75,8 @@ def _first_run(settings: Settings) -> None:
         result = seed_demo(runtime)
         typer.echo(f"demo data: {result.providers} providers, {result.consents} consents, {result.records} records",
                    err=True)
+        typer.echo("The releases due on the calendar are published in the background once the service runs "
+                   "(a few minutes for the demo); until then a report answers 409 not-yet-published.", err=True)
         path = settings.resolved_data_dir / FIRST_RUN_FILE
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
@@ -83,11 +96,12 @@ def serve(
     import uvicorn
 
     from app.main import create_app
+    from app.observability import UVICORN_OPTIONS
     from app.runtime import StartupRefused
 
     settings = Settings()
     if not settings.is_production:
-        settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+        settings.resolved_data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         db.upgrade(settings.resolved_database_url)
         _first_run(settings)
         first = settings.resolved_data_dir / FIRST_RUN_FILE
@@ -98,10 +112,10 @@ def serve(
                 err=True,
             )
     try:
-        app = create_app(settings)
+        app = create_app(settings, publish_on_start=True)
     except StartupRefused as exc:
         raise fail(f"ttp: refusing to start: {exc}") from None
-    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True, **UVICORN_OPTIONS)
 
 
 @db_cli.command("upgrade")
@@ -200,7 +214,7 @@ def pseudonymise(
     sys.stdout.write("".join(p + "\n" for p in pseudonyms))
 
 
-def _records_session(settings: Settings):  # type: ignore[no-untyped-def]
+def _records_session(settings: Settings) -> tuple[Runtime, AbstractContextManager[Session]]:
     runtime = start_runtime(settings)
     return runtime, db.session_scope(runtime.sessions)
 
@@ -345,11 +359,14 @@ def demo_seed(
 @records_cli.command("template")
 def records_template(
     framework: Annotated[str, typer.Option(help="jeugdhulp | jeugdbescherming | jeugdreclassering")] = "jeugdhulp",
+    for_submit: Annotated[bool, typer.Option(
+        "--for-submit", help="The export `ttp submit` reads: bsn instead of pseudonym, and the consent columns")
+    ] = False,
 ) -> None:
-    """Print the CSV header (and one example row) for POST /v1/records/batches."""
-    from app.records.schemas import csv_template
+    """Print the CSV header (and one example row) for POST /v1/records/batches, or for `ttp submit`."""
+    from provider_tool.cli import records_template as provider_template
 
-    sys.stdout.write(csv_template(framework))
+    provider_template(framework=framework, for_submit=for_submit)
 
 
 def main() -> None:
@@ -357,6 +374,15 @@ def main() -> None:
         cli()
     except BrokenPipeError:  # e.g. `ttp pseudonymise | head`
         sys.exit(0)
+    except Exception as exc:
+        # No traceback: a database error's text carries the statement's values (pseudonyms, a
+        # secret's hash). The JSON log line names the error's type; nothing else is printed.
+        from app.observability import configure_logging
+
+        configure_logging()
+        logging.getLogger("ttp.cli").error("unexpected error", extra={"error_type": type(exc).__name__})
+        typer.echo(f"ttp: unexpected error ({type(exc).__name__}); see the log line above", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -6,14 +6,17 @@ by the alembic migrations under ``migrations/`` only, never by ``create_all``.
 
 from __future__ import annotations
 
+import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from app.settings import REPO_ROOT
 
@@ -24,16 +27,28 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def _private_sqlite_file(url: str) -> None:
+    """Make the SQLite database file readable by its owner only (0600, in a 0700 folder when the
+    folder is made here), like the keys: it holds pseudonyms and the audit log. SQLite gives its
+    -wal and -shm files the database file's mode."""
+    path = url.split("///", 1)[1] if "///" in url else ""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    database = Path(path)
+    database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(database, os.O_RDWR | os.O_CREAT, 0o600))
+    os.chmod(database, 0o600)
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for ``url`` with the pragmas and pool settings this service relies on."""
+    """An engine for ``url`` with the pragmas and pool settings this service relies on. Its errors
+    never carry the statement's values (``hide_parameters``): they hold pseudonyms and secret hashes."""
     if is_sqlite(url):
-        path = url.split("///", 1)[1] if "///" in url else ""
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        _private_sqlite_file(url)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             # FULL: an acknowledged commit survives a crash or power loss, not just a process exit.
@@ -43,18 +58,18 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
+        def _sqlite_begin(conn: Connection) -> None:
             # Take the write lock at the start of a transaction so that concurrent writers queue
             # instead of failing on a lock upgrade.
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         # Let SQLAlchemy not emit its own BEGIN; the listener above does.
         @event.listens_for(engine, "connect")
-        def _no_pysqlite_begin(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        def _no_pysqlite_begin(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
             dbapi_connection.isolation_level = None
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
@@ -85,9 +100,7 @@ def alembic_config(url: str) -> Config:
 def upgrade(url: str, revision: str = "head") -> None:
     """Apply the migrations to ``url`` (``ttp db upgrade``)."""
     if is_sqlite(url):
-        path = url.split("///", 1)[1] if "///" in url else ""
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        _private_sqlite_file(url)
     command.upgrade(alembic_config(url), revision)
 
 

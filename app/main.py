@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 
 from app import maintenance, operations, problems
@@ -15,8 +16,10 @@ from app.auth import router as auth_router
 from app.consents import router as consents_router
 from app.middleware import RequestContextMiddleware
 from app.observability import configure_logging
+from app.openapi_document import add_component_schemas
 from app.privacy import router as privacy_router
 from app.records import router as records_router
+from app.reports import release_router
 from app.reports import router as reports_router
 from app.runtime import Runtime
 from app.settings import API_VERSION, Settings
@@ -28,8 +31,11 @@ providers receive aggregated reports only. Errors are RFC 9457 problem details.
 """
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
-    """Build the service. Refuses (``StartupRefused``) on an unsafe configuration or keys."""
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None, *,
+               publish_on_start: bool = False) -> FastAPI:
+    """Build the service. Refuses (``StartupRefused``) on an unsafe configuration or keys.
+    ``publish_on_start``: make the releases due a few seconds after start (``ttp serve``), not
+    only at the release job's first interval."""
     settings = settings or Settings()
     configure_logging(settings.log_level)
     runtime = runtime or Runtime.start(settings)
@@ -37,12 +43,17 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         runtime.record_start()
+        # retention first: a service restarted more often than the hourly schedule still purges
+        await anyio.to_thread.run_sync(maintenance.housekeeping, runtime)
         async with scheduled_checkpoints(runtime):
-            maintenance_task = asyncio.create_task(maintenance.loop(runtime))
+            tasks = [asyncio.create_task(maintenance.loop(runtime)),
+                     asyncio.create_task(maintenance.release_loop(
+                         runtime, first_run_seconds=2.0 if publish_on_start else None))]
             try:
                 yield
             finally:
-                maintenance_task.cancel()
+                for task in tasks:
+                    task.cancel()
         runtime.close()
 
     app = FastAPI(
@@ -57,10 +68,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.state.runtime = runtime
     problems.install(app)
+    add_component_schemas(app, records_router.COMPONENT_SCHEMAS)
     app.add_middleware(RequestContextMiddleware, runtime=runtime)
     for router in (
         operations.router, auth_router.router, consents_router.router, records_router.router, reports_router.router,
-        privacy_router.router,
+        release_router.router, privacy_router.router,
         audit_router.router,
     ):
         app.include_router(router)

@@ -46,6 +46,17 @@ def settle(runtime: Runtime) -> int:
         return ingestion.settle(session, runtime.records)
 
 
+def housekeeping(runtime: Runtime) -> int | None:
+    """Settle pending linkage, then retention, if no other process is doing it now (at start and
+    hourly); how many records were removed (None: another process has the lease)."""
+    def run() -> int:
+        settle(runtime)
+        return retention(runtime, audit_nothing=False)
+
+    _, removed = jobs.run_once(runtime.sessions, "maintenance", run)
+    return removed
+
+
 def publish_releases(runtime: Runtime) -> int:
     """Make the releases due now, if no other process is making them; how many were published."""
     ran, made = jobs.run_once(runtime.sessions, "releases",
@@ -75,12 +86,7 @@ async def loop(runtime: Runtime, interval_seconds: float = INTERVAL_SECONDS) -> 
     while True:
         await asyncio.sleep(interval_seconds)
         try:
-            def housekeeping() -> int:
-                settle(runtime)
-                return retention(runtime, audit_nothing=False)
-
-            _, removed = await anyio.to_thread.run_sync(
-                lambda: jobs.run_once(runtime.sessions, "maintenance", housekeeping))
+            removed = await anyio.to_thread.run_sync(housekeeping, runtime)
             if removed:
                 log.info("retention", extra={"count": removed})
         except Exception as exc:  # noqa: BLE001 - keep the scheduler alive; the next run retries

@@ -12,6 +12,7 @@ name, which must be defined here).
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app import plain_text
 
 PROBLEM_JSON = "application/problem+json"
 PREFIX = "urn:outcome-ttp:problem:"
@@ -52,6 +56,7 @@ NOT_FOUND = ProblemType("not-found", 404, "Not found")
 METHOD_NOT_ALLOWED = ProblemType("method-not-allowed", 405, "Method not allowed")
 NOT_ACCEPTABLE = ProblemType("not-acceptable", 406, "Not acceptable")
 CONFLICT = ProblemType("conflict", 409, "Conflict")
+GONE = ProblemType("gone", 410, "Gone")
 PAYLOAD_TOO_LARGE = ProblemType("payload-too-large", 413, "Payload too large")
 UNSUPPORTED_MEDIA_TYPE = ProblemType("unsupported-media-type", 415, "Unsupported media type")
 RATE_LIMITED = ProblemType("rate-limited", 429, "Too many requests")
@@ -70,11 +75,12 @@ CONSENT_MISMATCH = CONFLICT.specific("consent-mismatch")
 CONSENT_WITHDRAWN = CONFLICT.specific("consent-withdrawn")
 CONSENT_NOT_COVERING = CONFLICT.specific("consent-not-covering")
 # ... and reports.
-REPORT_BEING_PREPARED = UNAVAILABLE.specific("report-being-prepared")
+NOT_YET_PUBLISHED = CONFLICT.specific("not-yet-published")
+PAST_RETENTION = GONE.specific("past-retention")
 
 GENERAL: dict[int, ProblemType] = {
     t.status: t
-    for t in (INVALID_INPUT, UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, METHOD_NOT_ALLOWED, NOT_ACCEPTABLE, CONFLICT,
+    for t in (INVALID_INPUT, UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, METHOD_NOT_ALLOWED, NOT_ACCEPTABLE, CONFLICT, GONE,
               PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, RATE_LIMITED, INTERNAL_ERROR, UNAVAILABLE)
 }
 #: Every problem type by name.
@@ -82,7 +88,7 @@ TYPES: dict[str, ProblemType] = {
     t.name: t
     for t in (*GENERAL.values(), INVALID_CLIENT, UNSUPPORTED_GRANT_TYPE, INVALID_SCOPE, BATCH_TOO_LARGE,
               CONSENT_EXISTS, CONSENT_MISSING, CONSENT_MISMATCH, CONSENT_WITHDRAWN, CONSENT_NOT_COVERING,
-              REPORT_BEING_PREPARED)
+              NOT_YET_PUBLISHED, PAST_RETENTION)
 }
 
 
@@ -198,6 +204,10 @@ def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
             reason = "required"
         elif err.get("type") == "extra_forbidden":
             reason = "not accepted: unknown field"
+        elif err.get("type") == "string_unicode":
+            reason = plain_text.UNICODE_REASON
+        elif err.get("type") == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") == plain_text.PATTERN:
+            reason = plain_text.CONTROL_REASON
         field = _field_path(rest) or (where if where != "body" else "body")
         if where in ("query", "path", "header") and rest:
             field = f"{where}.{_field_path(rest)}"
@@ -231,10 +241,28 @@ def install(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else (general.title if general else "error")
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no resource at {request.url.path}"
+        headers = dict(exc.headers or {})
         if exc.status_code == 405:
             detail = f"method {request.method} is not allowed on {request.url.path}"
+            headers["Allow"] = ", ".join(_allowed_methods(request)) or headers.get("Allow", "")
+        if exc.status_code == 400 and detail == _FASTAPI_BODY_ERROR:
+            # FastAPI could not parse a JSON body (nested too deeply, a number with too many digits).
+            reason = unreadable_json_reason(exc.__cause__)
+            return problem_response(
+                Problem(400, f"the body cannot be read: {reason}", errors=[{"field": "body", "reason": reason}]),
+                request.url.path,
+            )
+        return problem_response(Problem(exc.status_code, detail, headers=headers), request.url.path)
+
+    @app.exception_handler(IntegrityError)
+    async def _conflict(request: Request, exc: IntegrityError) -> JSONResponse:
+        # A unique constraint refused a concurrent change of the same thing (the SQLite writer lock
+        # serialises such requests; PostgreSQL lets them race to the constraint): a 409 on both.
+        log.warning("conflict", extra={"error_type": type(exc.orig).__name__, "path": request.url.path})
         return problem_response(
-            Problem(exc.status_code, detail, headers=dict(exc.headers or {})), request.url.path
+            Problem(409, "the request conflicts with a change made at the same moment; nothing was changed. "
+                         "Read the current state and retry."),
+            request.url.path,
         )
 
     @app.exception_handler(Exception)
@@ -244,6 +272,35 @@ def install(app: FastAPI) -> None:
             Problem(500, "an unexpected error occurred; nothing was changed. The request id is in the logs."),
             request.url.path,
         )
+
+
+_FASTAPI_BODY_ERROR = "There was an error parsing the body"
+
+
+def unreadable_json_reason(exc: BaseException | None) -> str:
+    """Why a JSON body could not be parsed, without repeating any of it."""
+    if isinstance(exc, RecursionError):
+        return "not valid JSON: nested too deeply"
+    if isinstance(exc, UnicodeError):
+        return "not valid JSON: not UTF-8 text"
+    if isinstance(exc, ValueError) and "digits" in str(exc):
+        return "not valid JSON: a number has too many digits"
+    return f"not valid JSON ({exc})" if isinstance(exc, ValueError) else "not valid JSON"
+
+
+_OPERATIONS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the service answers at the request's path, from its OpenAPI document (for the
+    ``Allow`` of a 405: the router only names the methods of the first route that matched)."""
+    methods: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        parts = re.split(r"(\{[^}/]+\})", template)
+        pattern = "".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts)
+        if re.fullmatch(pattern, request.url.path):
+            methods |= {name.upper() for name in operations if name in _OPERATIONS}
+    return sorted(methods)
 
 
 #: OpenAPI ``responses`` entry for the common problem answers.

@@ -3,7 +3,9 @@
 Every test that takes ``app``/``api`` runs twice: once on SQLite, once on PostgreSQL. PostgreSQL
 is ``TTP_TEST_POSTGRES_URL`` when set, else a throwaway cluster started here (tests/postgres.py).
 Without either, the PostgreSQL runs are skipped, unless ``TTP_TEST_REQUIRE_POSTGRES=1`` (CI sets
-it) makes that an error.
+it) makes that an error. ``TTP_TEST_BACKENDS=sqlite`` runs the SQLite half only (`make test-fast`).
+
+No test may depend on the machine being idle: Hypothesis has no per-example deadline here.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -27,9 +31,23 @@ from app.auth import clients
 from app.crypto.keyring import Keyring
 from app.main import create_app
 from app.settings import EXAMPLE_PRIVACY_CONFIG, Settings
+from tests.log_scan import pytest_runtest_makereport  # noqa: F401 - the log scan (issue 15)
 from tests.postgres import Cluster, find_bin_dir
 
-BACKENDS = ["sqlite", "postgresql"]
+ALL_BACKENDS = ("sqlite", "postgresql")
+BACKENDS = [name.strip() for name in os.environ.get("TTP_TEST_BACKENDS", ",".join(ALL_BACKENDS)).split(",")
+            if name.strip()]
+if not BACKENDS or not set(BACKENDS) <= set(ALL_BACKENDS):
+    raise pytest.UsageError(f"TTP_TEST_BACKENDS: a comma-separated subset of {', '.join(ALL_BACKENDS)}")
+if os.environ.get("TTP_TEST_REQUIRE_POSTGRES") == "1" and "postgresql" not in BACKENDS:
+    raise pytest.UsageError("TTP_TEST_REQUIRE_POSTGRES=1 but TTP_TEST_BACKENDS leaves PostgreSQL out")
+
+# A busy machine makes an example slow, not wrong: no deadline, and no health check on slow data
+# generation. A test's own @settings still sets everything else (examples, derandomize, ...).
+hypothesis_settings.register_profile(
+    "ttp", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+hypothesis_settings.load_profile("ttp")
 
 
 # ---- PostgreSQL -------------------------------------------------------------------------------
@@ -193,3 +211,18 @@ def token_for(api: TestClient, make_client: Callable[..., Credentials]) -> Calla
         return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
     return get
+
+
+# ---- releases --------------------------------------------------------------------------------
+@pytest.fixture
+def publish(app):
+    """Make the releases due on ``on`` (default today), as the release job does."""
+    from datetime import date
+
+    from app.reports.releases import publish_due
+
+    def run(on: date | None = None, *, over_time: bool = True):
+        runtime = app.state.runtime
+        return publish_due(runtime.sessions, runtime.publisher, on=on or date.today(), over_time=over_time)
+
+    return run

@@ -582,6 +582,7 @@ def threshold_of(key, regions, thresholds):
     return max([10, *(thresholds.get(m, 10) for m in members)])
 
 
+@pytest.mark.slow
 @settings(max_examples=30, **PROPERTY_SETTINGS)
 @given(families(), st.randoms(use_true_random=False))
 def test_properties_over_random_families(family, rnd):
@@ -634,6 +635,7 @@ def test_properties_over_random_families(family, rnd):
     assert statuses(protect(shuffled, policy, thresholds)) == statuses(result)
 
 
+@pytest.mark.slow
 @settings(max_examples=20, **PROPERTY_SETTINGS)
 @given(families())
 def test_families_given_by_equations_alone_are_protected_too(family):

@@ -205,7 +205,7 @@ def test_goal_errors_name_the_goal():
     errors = errors_of(record)
     assert pairs(errors) == {(0, "outcomes.goals[1].score"), (0, "outcomes.goals[1].weight")}
     assert reason(errors, "outcomes.goals[1].score") == "must be an integer from -2 to 2"
-    assert reason(errors, "outcomes.goals[1].weight") == "must be a number greater than 0"
+    assert reason(errors, "outcomes.goals[1].weight") == "must be a number from 0.01 to 100"
 
 
 def test_goal_list_length():
@@ -365,7 +365,7 @@ def test_jb_jr_field_rules():
         (6, "outcomes.satisfaction"),
     }
     assert reason(errors, "measure_type") == 'must be one of "OTS", "voogdij"'
-    assert reason(errors, "outcomes.lij_risk.start") == "must be an integer of 0 or more"
+    assert reason(errors, "outcomes.lij_risk.start") == "must be an integer from 0 to 999"
     assert reason(errors, "hulpvorm") == NOT_NEEDED
 
 

@@ -126,6 +126,7 @@ def _person_cells(record: dict, provider: str, periods) -> list[tuple[str, str, 
     return [(p, d, c, "1") for p in periods if p in own for d, c in categories.items()]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change", ["late record", "withdrawal", "retraction"])
 @pytest.mark.parametrize("over_time", [True, False], ids=["protected", "unprotected"])
 def test_the_difference_between_releases_never_gives_one_childs_outcome(
@@ -200,6 +201,7 @@ def test_a_large_enough_change_is_published_at_the_next_release(api, token_for, 
     assert after.json()["release"]["sequence"] == 2
 
 
+@pytest.mark.slow
 def test_the_register_lists_every_release_and_audit_verify_covers_them(
     api, token_for, quarter_loaded, app, environment_for_cli
 ) -> None:
@@ -254,6 +256,7 @@ def test_releases_cannot_be_changed_or_removed(quarter_loaded, app) -> None:
             connection.execute(text(statement))
 
 
+@pytest.mark.slow
 def test_after_a_restart_and_in_another_process_the_same_question_gets_the_same_bytes(
     api, token_for, quarter_loaded, settings, environment_for_cli
 ) -> None:
@@ -311,6 +314,7 @@ def environment_for_cli(settings: Settings) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_releases_list_command_prints_the_register(quarter_loaded, environment_for_cli) -> None:
     listed = subprocess.run([sys.executable, "-m", "app.cli", "releases", "list", "--json"],
                             env=environment_for_cli, capture_output=True, text=True, timeout=600)

@@ -97,6 +97,7 @@ def test_another_municipality_and_unagreed_regions_are_404(api, token_for, loade
                    403)
 
 
+@pytest.mark.slow
 def test_a_member_of_an_agreed_region_reads_the_region_cut_from_the_same_release(
     api, token_for, year, publish
 ) -> None:
@@ -300,6 +301,7 @@ FRIESLAND_PLAN = {  # municipality -> [(provider, ended trajectories)]
 }
 
 
+@pytest.mark.slow
 def test_a_region_member_cannot_narrow_any_suppressed_cell_from_everything_it_can_pull(
     api, token_for, year, publish
 ) -> None:

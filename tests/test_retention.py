@@ -41,3 +41,32 @@ def test_retention_removes_old_records_and_their_counts(api, token_for, app, set
     assert verify(app).ok
     again = ttp(settings, "retention", "run")
     assert "removed 0 records" in again.output
+
+
+def test_a_restarted_service_purges_at_start_and_no_report_counts_what_is_past_retention(
+    api, token_for, app, settings
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    provider = token_for("provider", "40000001")
+    people = Population(api, provider)
+    months = app.state.runtime.privacy.configuration.retention.records_months
+    old_end = date.today() - timedelta(days=31 * (months + 2))
+    old = [people.record(n, start_date=(old_end - timedelta(days=60)).isoformat(), end_date=old_end.isoformat())
+           for n in range(3)]
+    assert post(api, provider, old).status_code == 200
+    assert sum(counts(app).values()) > 0
+
+    with TestClient(create_app(settings), base_url="https://testserver") as restarted:  # a restart: no hour waited
+        assert sum(counts(app).values()) == 0
+        with app.state.runtime.sessions() as session:
+            entry = session.execute(select(AuditEntry).where(AuditEntry.action == "retention.run")).scalar_one()
+            assert entry.detail["records_removed"] == 3
+        municipality = token_for("municipality", "GM0363")
+        old_quarter = f"{old_end.year}-Q{(old_end.month - 1) // 3 + 1}"
+        gone = restarted.get("/v1/reports/municipalities/GM0363", params={"period": old_quarter},
+                             headers=municipality)
+        assert gone.status_code == 410, gone.text
+        assert gone.json()["type"] == "urn:outcome-ttp:problem:past-retention"

@@ -2,7 +2,8 @@
 
 Registered in ``app.cli`` with ``cli.add_typer(audit_cli, name="audit")``.
 
-* ``ttp audit verify [--checkpoint FILE]``: exit 0 when the log is intact (a summary on stdout),
+* ``ttp audit verify [--checkpoint FILE]``: exit 0 when the log is intact and every release's content
+  hash and signature hold and match the hash its audit entry recorded (a summary on stdout),
   1 with the first problem on stderr, 2 when it cannot run (bad settings, unreadable file).
 * ``ttp audit checkpoint [--output FILE]``: signs a checkpoint of the log as it is now (or gives
   the newest when the log has not grown) and prints it as JSON, or saves it (mode 0600) to FILE.
@@ -58,6 +59,7 @@ def verify(
 ) -> None:
     """Verify the audit log: every entry, dense numbering, every signed checkpoint (and a saved one)."""
     from app.audit.verification import verify_log
+    from app.reports.releases import verify_releases
 
     saved = saved_key = None
     if checkpoint is not None:
@@ -69,11 +71,15 @@ def verify(
     try:
         with db.session_scope(runtime.sessions) as session:
             outcome = verify_log(session, runtime.keyring, saved, saved_key)
+            published = verify_releases(session, runtime.keyring)
     finally:
         runtime.close()
     if not outcome.ok:
         raise fail(outcome.summary(), 1)
+    if not published.ok:
+        raise fail(f"{outcome.summary()}\n{published.summary()}", 1)
     typer.echo(outcome.summary())
+    typer.echo(published.summary())
 
 
 @audit_cli.command("checkpoint")

@@ -253,7 +253,7 @@ def parse(
 
     problems: list[str] = []
     for code in configuration.disclosure.municipality_thresholds:
-        if not _GM_CODE.match(code):
+        if not _GM_CODE.fullmatch(code):
             problems.append(f"disclosure.municipality_thresholds.{code}: not a municipality code (GM + 4 digits)")
         elif code not in known_municipalities:
             problems.append(

@@ -320,7 +320,7 @@ def ingest_batch(session: Session, ctx: Context, *, provider_id: str, items: Seq
         ids = sorted(replaced_ids)
         for start in range(0, len(ids), 900):
             session.execute(delete(OutcomeRecord).where(OutcomeRecord.id.in_(ids[start:start + 900])))
-    consent_pk = {cid: book.row(cid).id for cid in {r.consent_id for r in records}}  # type: ignore[union-attr]
+    consent_pk = {cid: book.row(cid).id for cid in {r.consent_id for r in records}}
     rows = [
         {
             "provider_id": provider_id,
@@ -335,7 +335,7 @@ def ingest_batch(session: Session, ctx: Context, *, provider_id: str, items: Seq
         }
         for item in incoming
     ]
-    session.connection().execute(insert(OutcomeRecord.__table__), rows)
+    session.connection().execute(insert(OutcomeRecord), rows)
     return BatchResult(batch_id=batch.batch_id, accepted=len(records), replaced=len(replaced_ids),
                        receipt=receipt(records, ctx.indicator_config))
 

@@ -3,30 +3,52 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Path, Request, Response
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
 from app import dependencies
 from app.auth.principal import Principal, audit_context, audited
 from app.dependencies import RuntimeDep
-from app.problems import Problem, problem_responses
+from app.problems import Problem, problem_responses, unreadable_json_reason
 from app.records import ingestion
 from app.records.auth import RecordsWriter
-from app.records.schemas import BatchBody, CsvFormatError, parse_csv
+from app.records.schemas import CSV_REQUIRED_COLUMNS, BatchBody, CsvFormatError, parse_csv
+from app.reports.periods import Period
 from app.runtime import Runtime
 
 router = APIRouter(prefix="/v1/records", tags=["records"])
 
 _BATCH_SCHEMA = TypeAdapter(BatchBody).json_schema(ref_template="#/components/schemas/{model}")
+#: The schemas of the batch body and of everything it refers to, for the OpenAPI document's
+#: ``components`` (app.openapi_document puts them there; a local ``$defs`` would leave the
+#: ``#/components/schemas/...`` references dangling).
+COMPONENT_SCHEMAS: dict[str, Any] = {**_BATCH_SCHEMA.pop("$defs", {}), str(_BATCH_SCHEMA["title"]): _BATCH_SCHEMA}
+#: The smallest CSV that can be valid: the required header columns (each at least once).
+_CSV_MIN_LENGTH = len(",".join(CSV_REQUIRED_COLUMNS))
+
+
+class ReceiptLine(BaseModel):
+    municipality: str
+    period: str = Field(description="The quarter the trajectories ended in")
+    indicator: str
+    records: int = Field(description="How many of this batch's records count in it")
+    values: dict[str, int] = Field(description="Those records per stored value (this batch's own records only)")
+    published_from: date | None = Field(
+        description="The first release that may show them (the publication calendar); null: the period is final. "
+                    "A change of fewer people than the threshold in some cell waits for a later release")
 
 
 class BatchAccepted(BaseModel):
     batch_id: str
     accepted: int
     replaced: int
+    receipt: list[ReceiptLine] = Field(description=(
+        "The batch's own records per municipality, quarter and indicator, at once; nothing derived from "
+        "other providers' data (3.2 and herhaald beroep are not in it)"))
 
 
 def _items(body: bytes, content_type: str) -> list[Any]:
@@ -34,9 +56,9 @@ def _items(body: bytes, content_type: str) -> list[Any]:
     if media == "application/json":
         try:
             document = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:  # also nested too deeply, or a number of 4,300+ digits
             raise Problem(400, "the body is not valid JSON",
-                          errors=[{"field": "body", "reason": f"not valid JSON ({exc})"}]) from None
+                          errors=[{"field": "body", "reason": unreadable_json_reason(exc)}]) from None
         if not isinstance(document, dict) or set(document) != {"records"} or not isinstance(document["records"], list):
             raise Problem(400, 'the body must be {"records": [...]}',
                           errors=[{"field": "records", "reason": "must be the only field, a list of records"}])
@@ -62,8 +84,12 @@ def _items(body: bytes, content_type: str) -> list[Any]:
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": _BATCH_SCHEMA},
-                "text/csv": {"schema": {"type": "string", "description": "The header of `ttp records template`"}},
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{_BATCH_SCHEMA['title']}"}},
+                "text/csv": {"schema": {
+                    "type": "string", "minLength": _CSV_MIN_LENGTH,
+                    "description": "The header of `ttp records template` (its first eight columns are required), "
+                                   "then one line per record",
+                }},
             },
         }
     },
@@ -96,7 +122,13 @@ def _store(runtime: Runtime, principal: Principal, items: list[Any], context: An
         context.commit(session)
     finally:
         session.close()
-    return BatchAccepted(batch_id=result.batch_id, accepted=result.accepted, replaced=result.replaced)
+    calendar = runtime.publisher.calendar
+    today = datetime.now(UTC).date()
+    lines = [ReceiptLine(municipality=municipality, period=quarter, indicator=indicator, records=sum(values.values()),
+                         values=dict(sorted(values.items())),
+                         published_from=calendar.next_change(Period.parse(quarter), today))
+             for (municipality, quarter, indicator), values in result.receipt.items()]
+    return BatchAccepted(batch_id=result.batch_id, accepted=result.accepted, replaced=result.replaced, receipt=lines)
 
 
 @router.delete(

@@ -15,11 +15,11 @@ a field. Codes are strings (``"03"``), dates ISO 8601 (``"2025-03-31"``), number
   ``continuation`` (``continuation`` | ``scale_down`` | ``scale_up``), and outcomes
   ``client_experience`` {mark 1..10, informant}, JB ``threat`` {start, end} on a 1..10 scale where
   10 is the most serious threat (convert a safety score s as 11 - s), JB ``acceptance``
-  {goals, help, role: yes | partly | no}, JR ``lij_risk`` {start, end} (LIJ risk totals >= 0).
+  {goals, help, role: yes | partly | no}, JR ``lij_risk`` {start, end} (LIJ risk totals 0..999).
 
 Rules across fields: ``end_date`` (absent for an ongoing trajectory) is not before
-``start_date``; no date lies after "today" (the validation context key ``"today"``, default
-``date.today()``); ``end_reason`` (and ``continuation``) only with an ``end_date``, and
+``start_date``; no date lies before 2015-01-01 (the Jeugdwet) or after "today" (the validation
+context key ``"today"``, default ``date.today()``); ``end_reason`` (and ``continuation``) only with an ``end_date``, and
 ``end_reason`` is required then. Every outcome is optional: a missing answer is normal.
 
 ``validate_records(items, today=...)`` validates a whole batch and returns every error of every
@@ -62,7 +62,7 @@ import csv
 import io
 import math
 import re
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
@@ -80,6 +80,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from app import plain_text
 from app.records.codelists import RomInstrument, load_codelists, load_rom_instruments
 
 CODELISTS = load_codelists()
@@ -92,6 +93,22 @@ MAX_BATCH_RECORDS = 10_000
 MAX_GOALS = 5  # GAS practice: 3 to 5 goals per trajectory
 MAX_TEXT = 128
 NOT_NEEDED = "not accepted: the indicators do not need it"
+
+#: Domain bounds (so that every figure is a number the indicators can compute with, and the
+#: OpenAPI document says so): no date before the Jeugdwet (2015-01-01) nor in the future; GAS goal
+#: weights (the T-score only depends on their ratios; practice uses 1 to 3 or so) within 0.01..100;
+#: ROM pre/post scores within +-1,000 (sum scores and T-scores are far below; an instrument's own
+#: range applies on top); a LIJ risk total from 0 to 999.
+EARLIEST_DATE = date(2015, 1, 1)
+#: A date from 2015-01-01 to 2099-12-31 (the service refuses dates after today on top).
+DATE_PATTERN = r"^20(1[5-9]|[2-9][0-9])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+DATE_SCHEMA = {
+    "type": "string", "format": "date", "pattern": DATE_PATTERN,
+    "description": "YYYY-MM-DD, not before 2015-01-01 (the Jeugdwet) and not after today",
+}
+MIN_WEIGHT, MAX_WEIGHT = 0.01, 100
+MAX_SCORE = 1000
+MAX_RISK_TOTAL = 999
 
 _RECORD_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -113,7 +130,11 @@ def _is_number(value: Any) -> bool:
 # -- field types ------------------------------------------------------------------------------
 
 
-def _code(allowed: Collection[str]) -> Any:
+#: The metadata of a field type: its validator and its JSON schema, spliced into ``Annotated[base, *metadata]``.
+FieldMetadata = tuple[BeforeValidator, WithJsonSchema]
+
+
+def _code(allowed: Collection[str]) -> FieldMetadata:
     """A string code from a code list; the message names the allowed codes."""
     message = _one_of(allowed)
     codes = tuple(allowed)
@@ -123,10 +144,10 @@ def _code(allowed: Collection[str]) -> Any:
             return value
         raise _fail(message)
 
-    return Annotated[str, BeforeValidator(check), WithJsonSchema({"type": "string", "enum": list(codes)})]
+    return BeforeValidator(check), WithJsonSchema({"type": "string", "enum": list(codes)})
 
 
-def _integer(low: int, high: int | None) -> Any:
+def _integer(low: int, high: int | None) -> FieldMetadata:
     message = (
         f"must be an integer from {low} to {high}" if high is not None else f"must be an integer of {low} or more"
     )
@@ -144,32 +165,35 @@ def _integer(low: int, high: int | None) -> Any:
     schema: dict[str, Any] = {"type": "integer", "minimum": low}
     if high is not None:
         schema["maximum"] = high
-    return Annotated[int, BeforeValidator(check), WithJsonSchema(schema)]
+    return BeforeValidator(check), WithJsonSchema(schema)
 
 
-def _text(max_length: int) -> Any:
+def _text(max_length: int) -> FieldMetadata:
     message = f"must be a text of 1 to {max_length} characters"
 
     def check(value: Any) -> str:
         if isinstance(value, str) and 0 < len(value) <= max_length and value.strip():
-            return value
+            not_plain = plain_text.why_not(value)
+            if not_plain is None:
+                return value
+            raise _fail(not_plain)
         raise _fail(message)
 
-    return Annotated[
-        str, BeforeValidator(check), WithJsonSchema({"type": "string", "minLength": 1, "maxLength": max_length})
-    ]
+    return BeforeValidator(check), WithJsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": plain_text.PATTERN}
+    )
 
 
 def _check_number(value: Any) -> float:
-    if _is_number(value):
+    if _is_number(value) and -MAX_SCORE <= value <= MAX_SCORE:
         return float(value)
-    raise _fail("must be a number")
+    raise _fail(f"must be a number from {-MAX_SCORE} to {MAX_SCORE}")
 
 
 def _check_weight(value: Any) -> float:
-    if _is_number(value) and value > 0:
+    if _is_number(value) and MIN_WEIGHT <= value <= MAX_WEIGHT:
         return float(value)
-    raise _fail("must be a number greater than 0")
+    raise _fail(f"must be a number from {MIN_WEIGHT} to {MAX_WEIGHT}")
 
 
 def _check_date(value: Any) -> date:
@@ -177,9 +201,13 @@ def _check_date(value: Any) -> date:
         return value
     if isinstance(value, str) and _ISO_DATE.fullmatch(value):
         try:
-            return date.fromisoformat(value)
+            value = date.fromisoformat(value)
         except ValueError:
-            pass
+            value = None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        if value < EARLIEST_DATE:
+            raise _fail(f"must not be before {EARLIEST_DATE.isoformat()} (the Jeugdwet)")
+        return value
     raise _fail("must be an existing date written as YYYY-MM-DD, e.g. 2025-03-31")
 
 
@@ -205,27 +233,35 @@ RecordId = Annotated[
     BeforeValidator(_check_record_id),
     WithJsonSchema({"type": "string", "pattern": r"^[A-Za-z0-9._:-]{1,64}$"}),
 ]
-IsoDate = Annotated[date, BeforeValidator(_check_date), WithJsonSchema({"type": "string", "format": "date"})]
+IsoDate = Annotated[date, BeforeValidator(_check_date), WithJsonSchema(DATE_SCHEMA)]
 MunicipalityCode = Annotated[
     str, BeforeValidator(_check_municipality), WithJsonSchema({"type": "string", "pattern": r"^GM\d{4}$"})
 ]
-Text = _text(MAX_TEXT)
-Number = Annotated[float, BeforeValidator(_check_number), WithJsonSchema({"type": "number"})]
-Weight = Annotated[float, BeforeValidator(_check_weight), WithJsonSchema({"type": "number", "exclusiveMinimum": 0})]
-Mark = _integer(1, 10)
-GoalScore = _integer(-2, 2)
-ThreatScore = _integer(1, 10)
-RiskTotal = _integer(0, None)
-Informant = _code(CODELISTS.informant)
-AgeBand = _code(CODELISTS.age_band)
-Sex = _code(CODELISTS.sex)
-Hulpvorm = _code(CODELISTS.hulpvorm)
-ProductCategory = _code(CODELISTS.product_category)
-Referrer = _code(CODELISTS.referrer)
-ContinueWithoutHelpCode = _code(CODELISTS.continue_without_help)
-AcceptanceAnswer = _code(CODELISTS.acceptance)
-JeugdbeschermingMeasure = _code(CODELISTS.measure_types_for("jeugdbescherming"))
-JeugdreclasseringMeasure = _code(CODELISTS.measure_types_for("jeugdreclassering"))
+Text = Annotated[str, *_text(MAX_TEXT)]
+Number = Annotated[
+    float,
+    BeforeValidator(_check_number),
+    WithJsonSchema({"type": "number", "minimum": -MAX_SCORE, "maximum": MAX_SCORE}),
+]
+Weight = Annotated[
+    float,
+    BeforeValidator(_check_weight),
+    WithJsonSchema({"type": "number", "minimum": MIN_WEIGHT, "maximum": MAX_WEIGHT}),
+]
+Mark = Annotated[int, *_integer(1, 10)]
+GoalScore = Annotated[int, *_integer(-2, 2)]
+ThreatScore = Annotated[int, *_integer(1, 10)]
+RiskTotal = Annotated[int, *_integer(0, MAX_RISK_TOTAL)]
+Informant = Annotated[str, *_code(CODELISTS.informant)]
+AgeBand = Annotated[str, *_code(CODELISTS.age_band)]
+Sex = Annotated[str, *_code(CODELISTS.sex)]
+Hulpvorm = Annotated[str, *_code(CODELISTS.hulpvorm)]
+ProductCategory = Annotated[str, *_code(CODELISTS.product_category)]
+Referrer = Annotated[str, *_code(CODELISTS.referrer)]
+ContinueWithoutHelpCode = Annotated[str, *_code(CODELISTS.continue_without_help)]
+AcceptanceAnswer = Annotated[str, *_code(CODELISTS.acceptance)]
+JeugdbeschermingMeasure = Annotated[str, *_code(CODELISTS.measure_types_for("jeugdbescherming"))]
+JeugdreclasseringMeasure = Annotated[str, *_code(CODELISTS.measure_types_for("jeugdreclassering"))]
 
 
 def _today(info: ValidationInfo) -> date:
@@ -728,8 +764,10 @@ _INTEGER_COLUMNS = frozenset(
 _NUMBER_COLUMNS = frozenset(
     {"outcomes.rom.pre", "outcomes.rom.post", *(f"outcomes.goals[{i}].weight" for i in range(MAX_GOALS))}
 )
-_INT_TEXT = re.compile(r"[+-]?\d+")
-_DECIMAL_TEXT = re.compile(r"[+-]?\d+[.,]\d+")
+# Bounded, so that a cell of thousands of digits stays text (and is refused as not a number) instead
+# of reaching int(), which refuses more than 4,300 digits with an error of its own.
+_INT_TEXT = re.compile(r"[+-]?\d{1,18}")
+_DECIMAL_TEXT = re.compile(r"[+-]?\d{1,18}[.,]\d{1,18}")
 _PATH_PART = re.compile(r"([a-z_]+)(?:\[(\d+)\])?")
 
 EXAMPLE_RECORDS: dict[str, dict[str, Any]] = {
@@ -864,6 +902,22 @@ def _lists_from_positions(value: Any) -> Any:
     return value
 
 
+#: Longer than any acceptable cell by far, yet never in the way: a long cell reaches validation, which
+#: names its column, instead of the csv module's own limit (131,072 characters) failing the file.
+csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
+
+
+def _rows(reader: Any) -> Iterator[list[str]]:
+    """The reader's rows; a line the csv module cannot read is a CsvFormatError naming it."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise CsvFormatError(f"line {reader.line_num} cannot be read: {exc}", line=reader.line_num) from None
+
+
 def parse_csv(text: str) -> list[dict[str, Any]]:
     """Turn a CSV batch into the dicts the JSON API takes (empty cells are absent).
 
@@ -876,14 +930,18 @@ def parse_csv(text: str) -> list[dict[str, Any]]:
         raise CsvFormatError("the CSV is empty: its first line must be the header")
     delimiter = max((",", ";", "\t"), key=first_line.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = [name.strip() for name in next(reader)]
+    try:
+        header = [name.strip() for name in next(reader)]
+    except csv.Error as exc:
+        raise CsvFormatError(f"the header cannot be read: {exc}") from None
     known = set(CSV_COLUMNS)
     seen: set[str] = set()
     for name in header:
         if name not in known:
+            shown = name if len(name) <= 60 and plain_text.why_not(name) is None else "(a long or unprintable name)"
             raise CsvFormatError(
-                f"unknown column {name!r} in the header (see the template for the column names)",
-                column=name,
+                f"unknown column {shown!r} in the header (see the template for the column names)",
+                column=shown if shown == name else "header",
             )
         if name in seen:
             raise CsvFormatError(f"column {name!r} appears more than once in the header", column=name)
@@ -893,7 +951,7 @@ def parse_csv(text: str) -> list[dict[str, Any]]:
             raise CsvFormatError(f"column {name!r} is missing from the header", column=name)
 
     rows: list[dict[str, Any]] = []
-    for cells in reader:
+    for cells in _rows(reader):
         if not any(cell.strip() for cell in cells):
             continue
         if len(cells) > len(header):

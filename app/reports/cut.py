@@ -58,6 +58,18 @@ class Report:
     completeness: dict[str, float | None] = field(default_factory=dict)
 
 
+class PastRetention(Exception):
+    """The period's records are past retention and removed: no report counts them any more."""
+
+
+def past_retention(period: Period, records_months: int, today: date) -> bool:
+    """Whether the first records of ``period`` have passed their retention (they are removed in
+    the month ``records_months`` after their end, so a report of the period would count fewer)."""
+    first_month = int(period.quarters[0][-1]) * 3 - 2
+    months = (today.year - period.year) * 12 + today.month - first_month
+    return months >= records_months
+
+
 class NotYetPublished(Exception):
     """The period has no release yet; ``first_publication`` says when it is due."""
 
@@ -78,9 +90,14 @@ def cut(
     framework: str,
     by: str | None,
     categories_from: Sequence[str] | None = None,
+    records_months: int | None = None,
 ) -> Report:
     """The report for ``unit`` and ``period`` (one ``by`` breakdown), cut from the family's current
-    release; :class:`NotYetPublished` when that release does not publish the period."""
+    release; :class:`NotYetPublished` when that release does not publish the period,
+    :class:`PastRetention` when its records are past ``records_months``."""
+    if records_months is not None and past_retention(period, records_months, datetime.now().date()):
+        raise PastRetention(f"the records of {period} are past their retention ({records_months} months) and "
+                            "removed; no report counts them any more")
     release = releases.current(session, family.key, period.year, framework)
     if release is None or str(period) not in release.periods:
         raise NotYetPublished(str(period), calendar.first_publication(period))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-PERIOD_PATTERN = r"^\d{4}(-H[12]|-Q[1-4])?$"
+PERIOD_PATTERN = r"^(20[1-9]\d)(-H[12]|-Q[1-4])?$"  # 2010-2099: no record is dated before 2015
 _PERIOD = re.compile(PERIOD_PATTERN)
 
 
@@ -21,7 +21,7 @@ class Period:
 
     @classmethod
     def parse(cls, text: str) -> Period:
-        if not _PERIOD.match(text):
+        if not _PERIOD.fullmatch(text):
             raise ValueError("must be a year (2025), a half-year (2025-H1) or a quarter (2025-Q2)")
         year = int(text[:4])
         if len(text) == 4:

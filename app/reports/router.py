@@ -16,10 +16,10 @@ from app import dependencies
 from app.auth.principal import audit_context, audited
 from app.dependencies import RuntimeDep
 from app.negotiation import preferred_media_type
-from app.problems import NOT_YET_PUBLISHED, Problem, problem_responses
+from app.problems import NOT_YET_PUBLISHED, PAST_RETENTION, Problem, problem_responses
 from app.reports import notes as provider_notes
 from app.reports.auth import MunicipalityReportReader, NotesWriter, ProviderReportReader, RegionReportReader
-from app.reports.cut import NotYetPublished, Report, cut
+from app.reports.cut import NotYetPublished, PastRetention, Report, cut
 from app.reports.families import area_family, provider_family, region_family
 from app.reports.periods import PERIOD_PATTERN, Period
 from app.runtime import Runtime
@@ -91,7 +91,7 @@ class ReportOut(BaseModel):
 
 
 REPORT_RESPONSES = {
-    **problem_responses(400, 401, 403, 404, 409),
+    **problem_responses(400, 401, 403, 404, 409, 410),
     200: {"content": {"application/json": {}, CSV_MEDIA: {"schema": {"type": "string"}}},
           "description": "The report (JSON, or CSV with Accept: text/csv)"},
 }
@@ -104,7 +104,7 @@ def indicators(request: Request, runtime: RuntimeDep) -> list[IndicatorOut]:
     return [
         IndicatorOut(id=i.id, framework=i.framework, name_nl=i.name_nl, name_en=i.name_en,
                      numerator=i.numerator_label, denominator=i.denominator_label, unit=i.unit,
-                     reads=i.kind, depends_on_answers=i.responses)  # type: ignore[arg-type]
+                     reads=i.kind, depends_on_answers=i.responses)
         for i in runtime.publisher.registry.indicators
     ]
 
@@ -151,7 +151,10 @@ def _csv(report: ReportOut) -> str:
 
 def _cut(session: Any, runtime: Runtime, **kwargs: Any) -> Report:
     try:
-        return cut(session, registry=runtime.publisher.registry, calendar=runtime.publisher.calendar, **kwargs)
+        return cut(session, registry=runtime.publisher.registry, calendar=runtime.publisher.calendar,
+                   records_months=runtime.privacy.configuration.retention.records_months, **kwargs)
+    except PastRetention as exc:
+        raise Problem(410, str(exc), kind=PAST_RETENTION) from None
     except NotYetPublished as exc:
         raise Problem(409, f"{exc}; reports are published on the calendar of the privacy configuration",
                       kind=NOT_YET_PUBLISHED) from None

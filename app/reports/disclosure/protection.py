@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Collection, Hashable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal
+from typing import Generic, Literal
 
 from app.reports.disclosure.check import check_pattern
 from app.reports.disclosure.findings import Finding, ReleaseCheck
@@ -18,7 +18,7 @@ from app.reports.disclosure.presentation import Band, make_band, round_count, sh
 from app.reports.disclosure.propagation import implied_width, propagate_bounds, propagation_failures
 from app.reports.disclosure.reader_lp import ReaderProgramme, independent_components
 from app.reports.disclosure.suppression import derivable, inner_vectors, publication_order, secondary_suppressed
-from app.reports.disclosure.tables import LinkedTables, sort_key
+from app.reports.disclosure.tables import K, LinkedTables, sort_key
 
 Status = Literal["published", "primary", "secondary"]
 
@@ -46,22 +46,22 @@ class ProtectedCell:
 
 
 @dataclass(frozen=True)
-class ProtectedTables:
+class ProtectedTables(Generic[K]):
     """The protected family: per cell what may be shown, and how the pattern came about."""
 
-    cells: Mapping[Hashable, ProtectedCell]
-    primary: frozenset[Hashable]
-    secondary: frozenset[Hashable]
-    added_by_gauss: tuple[Hashable, ...]
-    added_by_perturbation: tuple[Hashable, ...]
-    added_by_release_check: tuple[Hashable, ...]
+    cells: Mapping[K, ProtectedCell]
+    primary: frozenset[K]
+    secondary: frozenset[K]
+    added_by_gauss: tuple[K, ...]
+    added_by_perturbation: tuple[K, ...]
+    added_by_release_check: tuple[K, ...]
     check: ReleaseCheck
     iterations: int
     seconds: float
     certificates: tuple[Certificate, ...] = ()
 
     @property
-    def suppressed(self) -> frozenset[Hashable]:
+    def suppressed(self) -> frozenset[K]:
         return self.primary | self.secondary
 
     def summary(self) -> dict[str, int | float | bool]:
@@ -114,7 +114,7 @@ def _escalate(
     seen = {start}
     frontier = [start]
     while frontier:
-        layer = set()
+        layer: set[int] = set()
         for cell in frontier:
             for e in family.equations_of[cell]:
                 total, parts = family.equations[e]
@@ -319,12 +319,15 @@ def protect_shared_denominator(
     families: Mapping[str, LinkedTables],
     policy: SuppressionPolicy,
     thresholds: Mapping[str, int],
+    *,
+    also_suppress: Mapping[str, Collection[Hashable]] | None = None,
 ) -> dict[str, ProtectedTables]:
     """Protect several indicators whose cells share one denominator with ONE pattern.
 
     Indicators 1 and 3.2 both count ended trajectories: if their patterns differed, a
     denominator withheld in one table could be read from the other. The families must have the
-    same cells and denominators. Each is protected in turn with everything the others withhold
+    same cells and denominators. ``also_suppress`` withholds cells of any of them in all (e.g.
+    what an earlier release withheld). Each is protected in turn with everything the others withhold
     withheld as well, until all withhold the same cells (the union only grows, so this ends;
     a single family is protected once).
     """
@@ -338,7 +341,9 @@ def protect_shared_denominator(
             other.cells[k].denominator != first.cells[k].denominator for k in first.keys
         ):
             raise ValueError(f"family {name!r} does not share cells and denominators with {names[0]!r}")
-    union: frozenset[Hashable] = frozenset()
+    known = set(first.keys)
+    union: frozenset[Hashable] = frozenset(
+        key for name in names for key in (also_suppress or {}).get(name, ()) if key in known)
     results: dict[str, ProtectedTables] = {}
     while True:
         for name in names:
