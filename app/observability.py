@@ -20,7 +20,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 #: The only ``extra`` fields a log line may carry.
-_ALLOWED_EXTRA = (
+ALLOWED_LOG_FIELDS = (
     "request_id", "method", "route", "status", "duration_ms", "client_id", "org_type", "action",
     "result", "error_type", "path", "count", "config_sha256", "key_id",
     # disclosure control: which family, and figures about the pattern (never a cell's counts)
@@ -36,7 +36,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for name in _ALLOWED_EXTRA:
+        for name in ALLOWED_LOG_FIELDS:
             value = getattr(record, name, None)
             if value is not None:
                 doc[name] = value

@@ -26,7 +26,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from app.models import Client, ConsentRecord, OutcomeRecord, ProviderNote
-from app.observability import _ALLOWED_EXTRA
+from app.observability import ALLOWED_LOG_FIELDS
 from app.openapi_document import PATH as OPENAPI_PATH
 from app.openapi_document import document
 from app.records.schemas import EXAMPLE_RECORDS, csv_columns
@@ -260,7 +260,7 @@ def test_openapi_document_is_valid_and_every_ref_resolves(app) -> None:  # type:
 
 
 # ---- nothing personal in any log ----------------------------------------------------------------
-ALLOWED_LOG_KEYS = {"time", "level", "logger", "message", *_ALLOWED_EXTRA}
+ALLOWED_LOG_KEYS = {"time", "level", "logger", "message", *ALLOWED_LOG_FIELDS}
 LEAKS = ("p1.v", "p2.v", "scrypt$", "[parameters", "[SQL:", "Traceback", "given_by", "youth", "GM0363", "16,")
 
 
