@@ -91,8 +91,11 @@ def _first_run(settings: Settings) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="API processes (more than 1 needs PostgreSQL)")] = 1,
 ) -> None:
-    """Run the service (in development: migrate, create keys and a first admin client first)."""
+    """Run the service (in development: migrate, create keys and a first admin client first).
+    The periodic jobs run in the API processes unless TTP_RUN_JOBS=false (then run `ttp worker`);
+    with several processes each job still runs once (a lease in the database)."""
     import uvicorn
 
     from app.main import create_app
@@ -111,11 +114,45 @@ def serve(
                 f"{first})\" -d grant_type=client_credentials http://{host}:{port}/v1/oauth/token",
                 err=True,
             )
+    if workers > 1:
+        if settings.resolved_database_url.startswith("sqlite"):
+            raise fail("ttp serve: --workers above 1 needs PostgreSQL (TTP_DATABASE_URL); SQLite is the "
+                       "single-process embedded default")
+        uvicorn.run("app.main:app_factory", factory=True, workers=workers, host=host, port=port,
+                    log_level="warning", proxy_headers=True, **UVICORN_OPTIONS)
+        return
     try:
         app = create_app(settings, publish_on_start=True)
     except StartupRefused as exc:
         raise fail(f"ttp: refusing to start: {exc}") from None
     uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True, **UVICORN_OPTIONS)
+
+
+@cli.command()
+def worker() -> None:
+    """Run the periodic jobs (releases, retention and linkage settling, audit checkpoints) without
+    serving HTTP: beside API processes started with TTP_RUN_JOBS=false. Stops on SIGTERM or Ctrl-C."""
+    import asyncio
+    import signal
+
+    from app.maintenance import scheduled_jobs
+
+    runtime = start_runtime()
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        runtime.record_start()
+        async with scheduled_jobs(runtime, publish_on_start=True):
+            typer.echo("ttp worker: running the periodic jobs", err=True)
+            await stop.wait()
+
+    try:
+        asyncio.run(run())
+    finally:
+        runtime.close()
 
 
 @db_cli.command("upgrade")

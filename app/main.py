@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import anyio
 from fastapi import FastAPI
 
 from app import maintenance, operations, problems
 from app.audit import router as audit_router
-from app.audit.checkpoint_store import scheduled_checkpoints
 from app.auth import router as auth_router
 from app.consents import router as consents_router
 from app.middleware import RequestContextMiddleware
@@ -35,7 +32,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
                publish_on_start: bool = False) -> FastAPI:
     """Build the service. Refuses (``StartupRefused``) on an unsafe configuration or keys.
     ``publish_on_start``: make the releases due a few seconds after start (``ttp serve``), not
-    only at the release job's first interval."""
+    only at the release job's first interval. With ``TTP_RUN_JOBS=false`` the process serves
+    requests only and a separate ``ttp worker`` runs the periodic jobs."""
     settings = settings or Settings()
     configure_logging(settings.log_level)
     runtime = runtime or Runtime.start(settings)
@@ -43,17 +41,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         runtime.record_start()
-        # retention first: a service restarted more often than the hourly schedule still purges
-        await anyio.to_thread.run_sync(maintenance.housekeeping, runtime)
-        async with scheduled_checkpoints(runtime):
-            tasks = [asyncio.create_task(maintenance.loop(runtime)),
-                     asyncio.create_task(maintenance.release_loop(
-                         runtime, first_run_seconds=2.0 if publish_on_start else None))]
-            try:
+        if settings.run_jobs:
+            async with maintenance.scheduled_jobs(runtime, publish_on_start=publish_on_start):
                 yield
-            finally:
-                for task in tasks:
-                    task.cancel()
+        else:
+            yield
         runtime.close()
 
     app = FastAPI(
@@ -80,5 +72,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
 
 
 def app_factory() -> FastAPI:
-    """Entry point for ``uvicorn --factory app.main:app_factory``."""
-    return create_app()
+    """Entry point for ``uvicorn --factory app.main:app_factory`` (and ``ttp serve --workers N``)."""
+    return create_app(publish_on_start=True)

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import anyio
 
 from app import db, jobs
 from app.audit import log as audit_log
+from app.audit.checkpoint_store import scheduled_checkpoints
 from app.records import ingestion
 from app.reports.releases import publish_due
 from app.runtime import Runtime
@@ -78,6 +81,23 @@ async def release_loop(runtime: Runtime, interval_seconds: float = RELEASE_INTER
                 log.info("releases published", extra={"count": published})
         except Exception as exc:  # noqa: BLE001 - keep the scheduler alive; the next run retries
             log.error("release job failed", extra={"error_type": type(exc).__name__})
+
+
+@asynccontextmanager
+async def scheduled_jobs(runtime: Runtime, *, publish_on_start: bool = False) -> AsyncIterator[None]:
+    """Every periodic job for the duration of the block (a service's lifespan, or ``ttp worker``):
+    housekeeping at once (a service restarted more often than hourly still purges), then hourly;
+    signed audit checkpoints; releases. Each run takes its lease first, so with several processes
+    each job runs once."""
+    await anyio.to_thread.run_sync(housekeeping, runtime)
+    async with scheduled_checkpoints(runtime):
+        tasks = [asyncio.create_task(loop(runtime)),
+                 asyncio.create_task(release_loop(runtime, first_run_seconds=2.0 if publish_on_start else None))]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
 
 
 async def loop(runtime: Runtime, interval_seconds: float = INTERVAL_SECONDS) -> None:

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     audience: str = "urn:outcome-ttp:api"
     token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
 
+    # Whether this process runs the periodic jobs (false: an API-only process beside `ttp worker`).
+    run_jobs: bool = True
+
     # HTTP limits.
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     log_level: str = "INFO"

@@ -373,3 +373,48 @@ def test_a_calendar_the_protection_cannot_honour_is_refused_naming_the_key(line:
         parse("\n".join(lines), known_municipalities=codelists.municipalities.keys(),
               known_regions=codelists.regions.keys())
     assert any(problem.startswith(message) for problem in refused.value.problems), refused.value.problems
+
+
+@pytest.mark.slow
+def test_two_workers_publish_each_release_once_and_stop_on_sigterm(api, token_for, app, environment_for_cli) -> None:
+    """`ttp worker` runs the periodic jobs without HTTP; two of them on one database make every
+    release due exactly once (the lease, and the unique slot behind it)."""
+    import signal
+
+    from sqlalchemy import func, select
+
+    from app.models import AuditEntry, ReleaseRecord
+
+    _, _, quarter = _slots()
+    headers = token_for("provider", PROVIDERS["A"])
+    people = Population(api, headers)
+    records = []
+    for i in range(30):
+        start, end = _days(quarter, i)
+        records.append(people.record(700 + i, municipality="GM0363", start_date=start, end_date=end))
+    assert post(api, headers, records).status_code == 200
+
+    workers = [subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=environment_for_cli,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    try:
+        with app.state.runtime.sessions() as session:
+            while True:  # readiness: until both families' releases exist (or a worker dies)
+                for process in workers:
+                    assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                families = set(session.execute(select(ReleaseRecord.family)).scalars())
+                if {"municipality:GM0363", f"provider:{PROVIDERS['A']}"} <= families:
+                    break
+                session.rollback()
+                time.sleep(0.5)
+    finally:
+        for process in workers:
+            process.send_signal(signal.SIGTERM)
+        codes = [process.wait(timeout=600) for process in workers]
+    assert codes == [0, 0], [p.stderr.read() if p.stderr else "" for p in workers]
+    with app.state.runtime.sessions() as session:
+        releases = session.execute(select(func.count()).select_from(ReleaseRecord)).scalar_one()
+        published = session.execute(select(func.count()).select_from(AuditEntry)
+                                    .where(AuditEntry.action == "release.publish")).scalar_one()
+        slots = session.execute(select(ReleaseRecord.family, ReleaseRecord.year, ReleaseRecord.framework,
+                                       ReleaseRecord.slot)).all()
+    assert releases == published == len(set(slots)) >= 2

@@ -184,11 +184,17 @@ def checkpoint_document(cp: signing.Checkpoint, key: Ed25519PublicKey) -> dict[s
 
 
 # ---- the schedule -------------------------------------------------------------------------------
-def scheduled_checkpoint(runtime: Runtime) -> MadeCheckpoint:
-    """One scheduled run: a new checkpoint when the log grew (its own transaction)."""
-    with db.session_scope(runtime.sessions) as session:
-        made = make_checkpoint(session, runtime.keyring)
-    if made.created:
+def scheduled_checkpoint(runtime: Runtime) -> MadeCheckpoint | None:
+    """One scheduled run: a new checkpoint when the log grew (its own transaction); None when
+    another process holds the job's lease (several workers sign once)."""
+    from app import jobs
+
+    def sign() -> MadeCheckpoint:
+        with db.session_scope(runtime.sessions) as session:
+            return make_checkpoint(session, runtime.keyring)
+
+    _, made = jobs.run_once(runtime.sessions, "audit-checkpoint", sign, seconds=300)
+    if made is not None and made.created:
         log.info("audit checkpoint signed", extra={"size": made.record.size, "key_id": made.record.key_id})
     return made
 
