@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint openapi install clean bench
+.PHONY: run test test-fast lint openapi install clean bench
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest
+
+# The inner loop (under 2 minutes): ruff, then the tests not marked slow, on SQLite only.
+# `make test` runs everything on both databases.
+test-fast: $(STAMP)
+	$(BIN)/ruff check .
+	TTP_TEST_BACKENDS=sqlite $(BIN)/python -m pytest -m "not slow"
 
 openapi: $(STAMP)
 	$(BIN)/python -m app.openapi_document

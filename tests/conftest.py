@@ -35,7 +35,7 @@ from tests.log_scan import pytest_runtest_makereport  # noqa: F401 - the log sca
 from tests.postgres import Cluster, find_bin_dir
 
 ALL_BACKENDS = ("sqlite", "postgresql")
-BACKENDS = [name.strip() for name in os.environ.get("TTP_TEST_BACKENDS", ",".join(ALL_BACKENDS)).split(",")
+BACKENDS = [name.strip() for name in (os.environ.get("TTP_TEST_BACKENDS") or ",".join(ALL_BACKENDS)).split(",")
             if name.strip()]
 if not BACKENDS or not set(BACKENDS) <= set(ALL_BACKENDS):
     raise pytest.UsageError(f"TTP_TEST_BACKENDS: a comma-separated subset of {', '.join(ALL_BACKENDS)}")

@@ -297,6 +297,7 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_a_database_error_in_the_server_logs_nothing_personal(settings, database_url, make_client, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A real `ttp serve` (uvicorn) meets a database error while storing a consent: the answer is a
     500 problem, and stderr holds JSON log lines only: no traceback, no statement values."""
@@ -342,6 +343,7 @@ def _ttp(settings, database_url: str, *args: str) -> subprocess.CompletedProcess
                           env=_environment(settings, database_url), timeout=120)
 
 
+@pytest.mark.slow
 def test_clients_add_on_an_unmigrated_database_says_so(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
     empty = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
     done = _ttp(settings, empty, "clients", "add", "--org-type", "provider", "--org-id", PROVIDER, "--name", "x")
@@ -350,6 +352,7 @@ def test_clients_add_on_an_unmigrated_database_says_so(settings, tmp_path) -> No
     assert_clean_output(done.stderr)
 
 
+@pytest.mark.slow
 def test_a_database_error_in_clients_add_prints_no_secret_hash(settings, database_url) -> None:  # type: ignore[no-untyped-def]
     _rename_column(database_url, "clients", "org_type")  # the INSERT of the new client fails
     done = _ttp(settings, database_url, "clients", "add", "--org-type", "provider", "--org-id", PROVIDER,

@@ -156,6 +156,7 @@ def test_entries_paging(api, officer) -> None:
     {"limit": 0}, {"limit": 10001}, {"after_seq": -1}, {"result": "maybe"}, {"from": "yesterday"},
     {"client_id": "a b"}, {"action": "x" * 101},
 ])
+@pytest.mark.slow
 def test_bad_entry_queries_are_400(api, officer, params) -> None:
     answer = api.get("/v1/audit/entries", params=params, headers=officer)
     assert answer.status_code == 400, answer.text

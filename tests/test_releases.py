@@ -175,6 +175,7 @@ def test_the_difference_between_releases_never_gives_one_childs_outcome(
         assert found == {truth}, "without protection over time the attacker must read the outcome"
 
 
+@pytest.mark.slow
 def test_a_large_enough_change_is_published_at_the_next_release(api, token_for, publish, quarter_loaded) -> None:
     populations, first, second, quarter = quarter_loaded
     municipality = token_for("municipality", "GM0363")
@@ -247,6 +248,7 @@ def test_the_register_lists_every_release_and_audit_verify_covers_them(
     assert broken.returncode == 1 and amsterdam[0]["id"] in broken.stderr
 
 
+@pytest.mark.slow
 def test_releases_cannot_be_changed_or_removed(quarter_loaded, app) -> None:
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError

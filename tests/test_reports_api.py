@@ -83,6 +83,7 @@ def test_a_municipality_reads_its_own_report_in_json_and_csv(api, token_for, loa
     assert b_row["suppressed"] == "yes" and b_row["denominator"] == "" and b_row["value"] == ""
 
 
+@pytest.mark.slow
 def test_another_municipality_and_unagreed_regions_are_404(api, token_for, loaded) -> None:
     headers = token_for("municipality", "GM0363")
     assert_problem(api.get("/v1/reports/municipalities/GM0344", params={"period": str(loaded)}, headers=headers),
@@ -141,6 +142,7 @@ def test_a_member_of_an_agreed_region_reads_the_region_cut_from_the_same_release
                    404)
 
 
+@pytest.mark.slow
 def test_a_provider_reads_only_its_own_figures(api, token_for, loaded) -> None:
     headers = token_for("provider", PROVIDERS["A"])
     own = api.get(f"/v1/reports/providers/{PROVIDERS['A']}", params={"period": str(loaded), "by": "municipality"},
@@ -155,6 +157,7 @@ def test_a_provider_reads_only_its_own_figures(api, token_for, loaded) -> None:
                            headers=headers), 404)
 
 
+@pytest.mark.slow
 def test_bad_query_is_a_400_naming_the_parameter(api, token_for, loaded) -> None:
     headers = token_for("municipality", "GM0363")
     body = assert_problem(api.get("/v1/reports/municipalities/GM0363", params={"period": "2025-Q5", "by": "bsn"},
@@ -162,6 +165,7 @@ def test_bad_query_is_a_400_naming_the_parameter(api, token_for, loaded) -> None
     assert {e["field"] for e in body["errors"]} == {"query.period", "query.by"}
 
 
+@pytest.mark.slow
 def test_notes_appear_in_reports_of_that_provider_and_period(api, token_for, loaded) -> None:
     provider = token_for("provider", PROVIDERS["C"])
     note = {"municipality": "GM0363", "period": f"{loaded}-Q1",
@@ -184,6 +188,7 @@ def test_indicator_registry(api) -> None:
     assert dropout["name_nl"] == "Uitval" and dropout["reads"] == "share"
 
 
+@pytest.mark.slow
 def test_a_period_before_its_first_release_is_a_409_with_the_date(api, token_for, loaded) -> None:
     headers = token_for("municipality", "GM0363")
     this_year = date.today().year
@@ -193,6 +198,7 @@ def test_a_period_before_its_first_release_is_a_409_with_the_date(api, token_for
     assert f"first published on {this_year + 1}-02-14" in body["detail"]  # Q4 ends 31 December; 45 days later
 
 
+@pytest.mark.slow
 def test_each_release_logs_how_many_cells_were_withheld_and_no_counts(api, token_for, year, publish) -> None:
     import json
     import logging
@@ -225,6 +231,7 @@ def test_each_release_logs_how_many_cells_were_withheld_and_no_counts(api, token
     assert not any(key in figures for key in ("denominator", "numerator", "value"))
 
 
+@pytest.mark.slow
 def test_no_suppressed_cell_can_be_narrowed_from_everything_the_party_can_pull(
     api, token_for, loaded
 ) -> None:
