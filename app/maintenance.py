@@ -79,7 +79,7 @@ async def release_loop(runtime: Runtime, interval_seconds: float = RELEASE_INTER
             published = await anyio.to_thread.run_sync(publish_releases, runtime)
             if published:
                 log.info("releases published", extra={"count": published})
-        except Exception as exc:  # noqa: BLE001 - keep the scheduler alive; the next run retries
+        except Exception as exc:  # keep the scheduler alive; the next run retries
             log.error("release job failed", extra={"error_type": type(exc).__name__})
 
 
@@ -109,5 +109,5 @@ async def loop(runtime: Runtime, interval_seconds: float = INTERVAL_SECONDS) -> 
             removed = await anyio.to_thread.run_sync(housekeeping, runtime)
             if removed:
                 log.info("retention", extra={"count": removed})
-        except Exception as exc:  # noqa: BLE001 - keep the scheduler alive; the next run retries
+        except Exception as exc:  # keep the scheduler alive; the next run retries
             log.error("maintenance failed", extra={"error_type": type(exc).__name__})

@@ -53,4 +53,4 @@ def write() -> Path:
 
 
 if __name__ == "__main__":
-    print(f"wrote {write()}")  # noqa: T201
+    print(f"wrote {write()}")

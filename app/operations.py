@@ -39,7 +39,7 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
     try:
         db.ping(runtime.engine)
         checks["database"] = "ok"
-    except Exception:  # noqa: BLE001 - any failure means not ready
+    except Exception:  # any failure means not ready
         checks["database"] = "unreachable"
     try:
         runtime.keyring.token_signing_key()

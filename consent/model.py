@@ -64,7 +64,7 @@ class ConsentStatus(StrEnum):
     NOT_YET_VALID = "not_yet_valid"
 
 
-class ConsentAlreadyWithdrawn(Exception):  # noqa: N818 - the name is part of the agreed API
+class ConsentAlreadyWithdrawn(Exception):  # the name is part of the agreed API
     """Withdrawal is final: a withdrawn consent can be neither withdrawn again nor renewed."""
 
     def __init__(self, consent_ref: str, withdrawn_on: datetime) -> None:

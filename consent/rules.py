@@ -47,7 +47,7 @@ _MUNICIPALITY_CODE = re.compile(r"GM[0-9]{4}")
 _ALLOWED_GIVEN_BY = ", ".join(g.value for g in GivenBy)
 
 
-class ConsentRuleViolation(ValueError):  # noqa: N818 - the name is part of the agreed API
+class ConsentRuleViolation(ValueError):  # the name is part of the agreed API
     """One broken rule: ``field`` names the offending field, ``reason`` explains in English."""
 
     def __init__(self, field: str, reason: str) -> None:

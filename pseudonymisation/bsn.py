@@ -22,7 +22,7 @@ _RESERVED = frozenset({"000000000", "999999999"})
 _SEPARATORS = frozenset(".-\u2010\u2011\u2012\u2013\u2014\u2212")
 
 
-class InvalidBSN(ValueError):  # noqa: N818 - name fixed by the integration API
+class InvalidBSN(ValueError):  # name fixed by the integration API
     """A value is not a usable BSN.
 
     ``reason`` (also ``str(exc)``) describes the problem; it never contains the value itself.

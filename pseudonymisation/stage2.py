@@ -44,7 +44,7 @@ _STAGE2_GIVEN_REASON = "a stage-2 pseudonym, not a stage-1 one: send the value m
 _STAGE1_RE = re.compile(rf"p1\.({KEY_ID_PATTERN})\.([A-Za-z0-9_-]{{43}})")
 
 
-class InvalidPseudonym(ValueError):  # noqa: N818 - name fixed by the integration API
+class InvalidPseudonym(ValueError):  # name fixed by the integration API
     """A value is not an acceptable stage-1 pseudonym; ``reason`` never echoes the value."""
 
     def __init__(self, reason: str) -> None:

@@ -206,7 +206,7 @@ async def checkpoint_loop(runtime: Runtime, interval_seconds: float = CHECKPOINT
         await asyncio.sleep(interval_seconds)
         try:
             await anyio.to_thread.run_sync(scheduled_checkpoint, runtime)
-        except Exception:  # noqa: BLE001 - the schedule must survive a failed run (e.g. database down)
+        except Exception:  # the schedule must survive a failed run (e.g. database down)
             log.exception("scheduled audit checkpoint failed; retrying at the next interval")
 
 

@@ -89,7 +89,7 @@ class EnvelopeError(Exception):
     """Base class for envelope encryption errors."""
 
 
-class UnknownKek(EnvelopeError, LookupError):  # noqa: N818 - domain name chosen by design
+class UnknownKek(EnvelopeError, LookupError):  # domain name chosen by design
     """The KEK named by a wrapped key is not in the supplied key mapping."""
 
     def __init__(self, kek_id: str) -> None:
@@ -97,11 +97,11 @@ class UnknownKek(EnvelopeError, LookupError):  # noqa: N818 - domain name chosen
         self.kek_id = kek_id
 
 
-class DecryptionFailed(EnvelopeError):  # noqa: N818 - domain name chosen by design
+class DecryptionFailed(EnvelopeError):  # domain name chosen by design
     """Authentication failed: wrong key, wrong aad (moved ciphertext), tampering or bad format."""
 
 
-class NonceExhausted(EnvelopeError):  # noqa: N818 - domain name chosen by design
+class NonceExhausted(EnvelopeError):  # domain name chosen by design
     """The sealer's nonce counter is used up; start a new batch (new sealer, new DEK)."""
 
 

@@ -544,7 +544,7 @@ def signature_ok(row: ReleaseRecord, keyring: Keyring) -> bool:
         return False
     try:
         keyring.audit_signing_key(row.key_id)[1].public_key().verify(row.signature, signed_payload(row))
-    except Exception:  # noqa: BLE001 - any failure to verify is a bad signature
+    except Exception:  # any failure to verify is a bad signature
         return False
     return True
 
