@@ -33,11 +33,19 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 @cli.command()
 def submit(
-    export: Annotated[Path, typer.Argument(help="The export: .csv, .xlsx or .json (see `ttp records template "
-                                                "--for-submit`)")],
     server: Annotated[str, typer.Option("--server", help="The TTP's base URL, e.g. https://ttp.example.nl")],
-    key_file: Annotated[Path, typer.Option("--key-file", help="The scheme's stage-1 key file (mode 0600)")],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every row and stop; send nothing")] = False,
+    export: Annotated[Path | None, typer.Argument(help="The export: .csv, .xlsx or .json (see `ttp records "
+                                                       "template --for-submit`); not with --withdraw")] = None,
+    key_file: Annotated[Path | None, typer.Option(
+        "--key-file", help="The scheme's stage-1 key file (mode 0600); needed to submit an export")] = None,
+    withdraw: Annotated[str | None, typer.Option(
+        "--withdraw", metavar="REFS",
+        help="Withdraw consents instead of submitting: your own consent references, comma-separated "
+             "(dossier-1,dossier-2), or @FILE with one reference a line. Each is looked up and withdrawn "
+             "(the TTP removes its records); prints withdrawn / already withdrawn / not found per "
+             "reference; exit 1 if any was not found")] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Check every row and stop; send nothing (with --withdraw: only look them up)")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Records (and consents) per request")] = 10_000,
     receipt: Annotated[Path | None, typer.Option("--receipt", help="Write the receipt as JSON here")] = None,
     credentials: Annotated[Path | None, typer.Option(
@@ -45,10 +53,29 @@ def submit(
     private_key: Annotated[Path | None, typer.Option(
         "--private-key", help="PEM private key: authenticate with private_key_jwt")] = None,
 ) -> None:
-    """Validate, pseudonymise here, register consents and upload records; resumable. The BSN stays here."""
+    """Validate, pseudonymise here, register consents and upload records; resumable. The BSN stays here.
+
+    With --withdraw REFS (and no export): withdraw consents by your own references.
+    """
     from provider_tool.client import load_credentials
     from provider_tool.submit import Options, SubmitError, run
 
+    if withdraw is not None:
+        if export is not None:
+            raise fail("ttp submit: give an export to submit or --withdraw REFS, not both")
+        from provider_tool.withdraw import WithdrawError, parse_references, run_withdraw
+
+        try:
+            withdrawn = run_withdraw(parse_references(withdraw), server,
+                                     lambda: load_credentials(credentials, private_key),
+                                     dry_run=dry_run, receipt=receipt)
+        except WithdrawError as exc:
+            raise fail(f"ttp submit --withdraw: {exc}") from None
+        except KeyboardInterrupt:
+            raise fail("ttp submit --withdraw: interrupted; the references printed above are done", 130) from None
+        raise typer.Exit(withdrawn.exit_code)
+    if export is None or key_file is None:
+        raise fail("ttp submit: give the EXPORT and --key-file (or --withdraw REFS to withdraw consents)")
     options = Options(export=export, server=server, key_file=key_file, dry_run=dry_run, batch_size=batch_size,
                       receipt=receipt)
     try:

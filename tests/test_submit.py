@@ -12,8 +12,11 @@ import csv
 import io
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 import venv
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -29,8 +32,11 @@ from provider_tool.client import ClientError, Credentials, TtpClient, client_ass
 from provider_tool.export import EXPORT_COLUMNS, read_export
 from provider_tool.journal import path_for
 from provider_tool.submit import Options, SubmitError, run
+from provider_tool.withdraw import WithdrawError, WithdrawOutcome, parse_references, run_withdraw
 from pseudonymisation import generate_key
 from pseudonymisation.keys import write_key_file
+from tests.scan import database_bytes
+from tests.test_cli_service import CEILING, PortTaken, start_server, stop, ttp
 
 ROOT = Path(__file__).resolve().parents[1]
 PROVIDER = "40000077"
@@ -255,6 +261,69 @@ def test_rows_the_ttp_refuses_are_named_and_the_rest_is_stored(
     assert again.receipt["batches"][-1]["records"] == 1  # row 8 went through, alone
 
 
+def test_withdraw_by_reference_says_withdrawn_already_withdrawn_or_not_found(
+    api, app, tmp_path, key_file, provider_credentials
+) -> None:
+    rows = export_rows(6)
+    export = write_csv(tmp_path / "export.csv", rows)
+    assert submit(export, key_file, provider_credentials, api)[0].exit_code == 0
+    assert stored_records(app) == 6
+    refs = [row["consent_ref"] for row in rows]
+    sent: list[str] = []
+    api.event_hooks["request"].append(lambda request: sent.append(f"{request.method} {request.url.path}"))
+
+    def withdraw(value: str, *, dry_run: bool = False, receipt: Path | None = None) -> tuple[WithdrawOutcome, str]:
+        out = io.StringIO()
+        outcome = run_withdraw(parse_references(value), SERVER, provider_credentials, dry_run=dry_run,
+                               receipt=receipt, http=api, out=Console(file=out, width=200),
+                               err=Console(file=out, width=200))
+        return outcome, out.getvalue()
+
+    looked, out = withdraw(f"{refs[1]}", dry_run=True)
+    assert (looked.exit_code, out.splitlines()[0]) == (0, f"{refs[1]}: would be withdrawn (now active; --dry-run: "
+                                                          "nothing was sent)")
+    assert not any(call.endswith("/withdraw") for call in sent) and stored_records(app) == 6
+
+    receipt = tmp_path / "withdrawn.json"
+    done, out = withdraw(f" {refs[1]}, {refs[2]} ,no-such-dossier,{refs[1]}", receipt=receipt)
+    assert out.splitlines() == [f"{refs[1]}: withdrawn", f"{refs[2]}: withdrawn", "no-such-dossier: not found",
+                                "3 references: withdrawn 2, already withdrawn 0, not found 1"]
+    assert done.exit_code == 1
+    assert stored_records(app) == 4  # the TTP removed the withdrawn consents' records at once
+    assert receipt.stat().st_mode & 0o777 == 0o600
+    assert [r["result"] for r in json.loads(receipt.read_text())["withdraw"]] == ["withdrawn", "withdrawn",
+                                                                                    "not found"]
+
+    listed = tmp_path / "refs.txt"
+    listed.write_text(f"{refs[2]}\n\n{refs[3]}\n{rows[4]['bsn']}\n", encoding="utf-8")
+    sent.clear()
+    again, out = withdraw(f"@{listed}")
+    assert out.splitlines()[:3] == [f"{refs[2]}: already withdrawn", f"{refs[3]}: withdrawn",
+                                    "reference 3: not sent (it looks like a BSN: not sent, not shown; a "
+                                    "consent_ref is never a BSN)"]
+    assert again.exit_code == 1 and stored_records(app) == 3
+    assert len(sent) == 4  # a lookup each for refs 2 and 3, one withdrawal (plus the token); the BSN went nowhere
+    assert_no_bsn([r["bsn"] for r in rows], out, receipt.read_text())
+
+    with pytest.raises(WithdrawError, match="no consent references"):
+        parse_references(" , ,")
+    with pytest.raises(WithdrawError, match="cannot read it"):
+        parse_references(f"@{tmp_path / 'missing.txt'}")
+
+
+def test_submit_needs_an_export_and_a_key_or_withdraw(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from provider_tool.cli import cli
+
+    runner = CliRunner()
+    bare = runner.invoke(cli, ["submit", "--server", SERVER])
+    assert bare.exit_code == 2 and "give the EXPORT and --key-file" in bare.output
+    both = runner.invoke(cli, ["submit", str(tmp_path / "export.csv"), "--server", SERVER, "--withdraw", "a"])
+    assert both.exit_code == 2 and "not both" in both.output
+    assert "--withdraw" in runner.invoke(cli, ["submit", "--help"]).output
+
+
 def test_xlsx_and_json_exports_read_like_the_csv(tmp_path) -> None:
     from openpyxl import Workbook
 
@@ -390,3 +459,178 @@ def test_the_light_install_runs_submit_without_the_server(tmp_path: Path, key_fi
     assert pseudonym.returncode == 0 and pseudonym.stdout.startswith("p1.v1.")
     serve = subprocess.run([str(ttp), "serve"], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert serve.returncode == 2 and "pip install 'outcome-ttp[server]'" in serve.stderr
+
+
+# ---- issue 13, "what it must show" 1: a real `ttp serve`, a real `ttp submit`, a SIGKILL halfway -----------------
+E2E_ROWS = 25_000
+E2E_BATCH = 5_000
+TOOL = [sys.executable, "-m", "provider_tool.cli", "submit"]
+
+
+def bsn_hits(data: bytes, bsns: set[bytes]) -> int:
+    """How often any of ``bsns`` (9 digits each) occurs in ``data``: a set lookup per 9-digit window instead of a
+    scan per BSN (25,000 scans of a database take minutes).
+
+    A window inside a hex string of 32 or more characters with a letter in it (a SHA-256, a key id, a bytea in a
+    dump, the journal's digests) is that string's, not a BSN: with 25,000 BSNs, the database's and the journal's
+    digests hold a few such 9-digit stretches by chance on every run. A BSN stored as its own value is bounded
+    by something that is not a hex digit (a quote, a tab, a record header) and is counted.
+    """
+    hits = 0
+    for hex_run in re.finditer(rb"[0-9a-fA-F]{9,}", data):
+        text = hex_run.group()
+        if len(text) >= 32 and not text.isdigit():
+            continue
+        for digit_run in re.finditer(rb"\d{9,}", text):
+            digits = digit_run.group()
+            hits += sum(digits[i:i + 9] in bsns for i in range(len(digits) - 8))
+    return hits
+
+
+def journal_batches(journal: Path) -> tuple[int, int]:
+    """(consents, record batches) the journal holds; (0, 0) before its first write (it is replaced atomically)."""
+    try:
+        data = json.loads(journal.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return 0, 0
+    return len(data["consents"]), len(data["batches"])
+
+
+def count_records(database_url: str) -> tuple[int, int, int]:
+    """All stored records, this provider's, and this provider's distinct record ids: counted in the database."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            everyone = connection.execute(select(func.count()).select_from(OutcomeRecord)).scalar_one()
+            own = select(OutcomeRecord.record_id).where(OutcomeRecord.provider_id == PROVIDER)
+            ours = connection.execute(select(func.count()).select_from(own.subquery())).scalar_one()
+            distinct = connection.execute(select(func.count()).select_from(own.distinct().subquery())).scalar_one()
+    finally:
+        engine.dispose()
+    return everyone, ours, distinct
+
+
+@pytest.mark.slow
+def test_a_real_submission_killed_halfway_finishes_on_rerun_with_every_record_once_and_no_bsn_anywhere(
+    tmp_path: Path, database_url: str, key_file: Path
+) -> None:
+    """25,000 rows with BSNs, batches of 5,000: the tool is SIGKILLed once a batch is acknowledged, the rerun
+    finishes; the TTP holds every record once, `ttp verify` is clean, and no BSN is in the journal, the receipt,
+    the tool's output, the server's logs or the database. `ttp submit --withdraw` then withdraws by reference.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TTP_")}
+    env.update({"TTP_DATA_DIR": str(tmp_path / "var"), "TTP_DATABASE_URL": database_url, "TTP_LOG_LEVEL": "WARNING",
+                # No periodic jobs in the served process: the demo's releases (published in the background on a
+                # fresh data dir) are no part of this test, and on SQLite their long write transaction makes an
+                # upload wait for the lock until it fails with a 500.
+                "TTP_RUN_JOBS": "false"})
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for attempt in range(5):
+        try:
+            process, base = start_server(env, logs)
+            break
+        except PortTaken:
+            if attempt == 4:
+                raise
+    try:
+        made = ttp(env, "clients", "add", "--org-type", "provider", "--org-id", PROVIDER, "--name", "e2e provider",
+                   "--json")
+        assert made.returncode == 0, made.stderr
+        credentials = tmp_path / "client.json"
+        credentials.write_text(made.stdout, encoding="utf-8")
+        credentials.chmod(0o600)
+
+        rows = export_rows(E2E_ROWS)
+        bsns = {row["bsn"].encode() for row in rows}
+        assert len(bsns) == E2E_ROWS
+        work = tmp_path / "provider"
+        work.mkdir()
+        export = write_csv(work / "export.csv", rows)
+        journal = path_for(export)
+        receipt = work / "receipt.json"
+        command = [*TOOL, str(export), "--server", base, "--key-file", str(key_file), "--credentials",
+                   str(credentials), "--batch-size", str(E2E_BATCH), "--receipt", str(receipt)]
+        tool_env = {k: v for k, v in env.items() if k not in ("TTP_DATABASE_URL", "TTP_DATA_DIR")}
+        outputs = [work / name for name in ("first.out", "first.err", "rerun.out", "rerun.err")]
+
+        # The first run, killed (SIGKILL: no handler runs) as soon as the journal holds an acknowledged batch.
+        started = time.monotonic()
+        consents_done = None
+        with outputs[0].open("wb") as out, outputs[1].open("wb") as err:
+            tool = subprocess.Popen(command, env=tool_env, stdout=out, stderr=err, cwd=work)
+        try:
+            while tool.poll() is None:
+                consents, acknowledged = journal_batches(journal)
+                if consents_done is None and consents == E2E_ROWS:
+                    consents_done = time.monotonic() - started
+                if acknowledged >= 1:
+                    break
+                if time.monotonic() - started > CEILING:
+                    raise AssertionError(f"no batch acknowledged in {CEILING} s")
+                time.sleep(0.05)
+            assert tool.poll() is None, f"ttp submit ended before it was killed: {outputs[1].read_text()[-2000:]}"
+            tool.send_signal(signal.SIGKILL)
+        finally:
+            tool.kill()
+            tool.wait()
+        killed_at = time.monotonic() - started
+        assert tool.returncode == -signal.SIGKILL
+        _, acknowledged = journal_batches(journal)
+        assert 1 <= acknowledged < E2E_ROWS // E2E_BATCH
+        assert not receipt.exists()
+
+        # The rerun continues where the journal says it stopped.
+        rerun_started = time.monotonic()
+        with outputs[2].open("wb") as out, outputs[3].open("wb") as err:
+            rerun = subprocess.run(command, env=tool_env, stdout=out, stderr=err, cwd=work, timeout=CEILING)
+        rerun_seconds = time.monotonic() - rerun_started
+        assert rerun.returncode == 0, outputs[3].read_text()[-3000:]
+        answer = json.loads(receipt.read_text(encoding="utf-8"))
+        this_run = answer["this_run"]
+        assert answer["rows"] == E2E_ROWS and answer["refused_rows"] == 0
+        assert this_run["consents_registered"] == 0 and this_run["consents_from_journal"] == E2E_ROWS
+        assert this_run["records_already_acknowledged"] == acknowledged * E2E_BATCH
+        assert this_run["records_sent"] == E2E_ROWS - acknowledged * E2E_BATCH
+        # A batch the TTP stored just before the kill, but the journal had not yet recorded, comes back as
+        # "replaced" (the same record id, the same content): stored once all the same.
+        assert answer["accepted"] == E2E_ROWS + answer["replaced"] or answer["accepted"] == E2E_ROWS
+        assert answer["replaced"] in (0, E2E_BATCH)
+        assert "accepted by the TTP" in outputs[2].read_text()
+
+        everyone, ours, distinct = count_records(database_url)
+        assert (ours, distinct) == (E2E_ROWS, E2E_ROWS)
+        verified = ttp(env, "verify")
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        assert f"aggregate store matches: {everyone} records" in verified.stdout
+        audit = ttp(env, "audit", "verify")
+        assert audit.returncode == 0, audit.stderr
+        print(f"\nttp submit, {E2E_ROWS} rows in batches of {E2E_BATCH} ({database_url.split(':')[0]}): "
+              f"first run consents registered after {consents_done or 0:.1f} s, killed after {killed_at:.1f} s "
+              f"with {acknowledged} batches acknowledged; rerun {rerun_seconds:.1f} s wall, "
+              f"timings {answer['timings']}; replaced on rerun {answer['replaced']}")
+
+        # Withdrawal by the provider's own references, through the command line.
+        withdraw = subprocess.run([*TOOL, "--withdraw", f"{rows[0]['consent_ref']},{rows[1]['consent_ref']},nope",
+                                   "--server", base, "--credentials", str(credentials)],
+                                  env=tool_env, capture_output=True, text=True, cwd=work, timeout=CEILING)
+        assert withdraw.returncode == 1, withdraw.stderr
+        assert withdraw.stdout.splitlines() == [f"{rows[0]['consent_ref']}: withdrawn",
+                                                f"{rows[1]['consent_ref']}: withdrawn", "nope: not found",
+                                                "3 references: withdrawn 2, already withdrawn 0, not found 1"]
+        assert count_records(database_url)[1:] == (E2E_ROWS - 2, E2E_ROWS - 2)
+        (work / "withdraw.out").write_text(withdraw.stdout + withdraw.stderr, encoding="utf-8")
+    finally:
+        stop(process)  # the server's logs are complete once it has stopped
+
+    scanned = {path.name: path.read_bytes() for path in
+               [journal, receipt, *outputs, work / "withdraw.out", *sorted(logs.iterdir())]}
+    assert journal.stat().st_mode & 0o777 == 0o600 and receipt.stat().st_mode & 0o777 == 0o600
+    assert any(name.endswith(".err") and name.startswith("serve-") for name in scanned)
+    scanned["database"] = database_bytes(database_url)
+    assert len(scanned["database"]) > 1_000_000
+    assert bsn_hits(export.read_bytes(), bsns) == E2E_ROWS  # the scan finds them where they are
+    leaks = {name: bsn_hits(data, bsns) for name, data in scanned.items()}
+    assert leaks == dict.fromkeys(scanned, 0)
