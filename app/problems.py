@@ -20,7 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import plain_text
@@ -262,6 +262,20 @@ def install(app: FastAPI) -> None:
         return problem_response(
             Problem(409, "the request conflicts with a change made at the same moment; nothing was changed. "
                          "Read the current state and retry."),
+            request.url.path,
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _busy(request: Request, exc: OperationalError) -> JSONResponse:
+        # The database is busy (SQLite's write lock past its timeout, a PostgreSQL lock or connection
+        # timeout): the request changed nothing and may simply be sent again, so 503 with Retry-After.
+        busy = any(word in str(exc.orig).lower() for word in ("locked", "busy", "timeout", "timed out"))
+        if not busy:
+            return await _unexpected(request, exc)
+        log.warning("database busy", extra={"error_type": type(exc.orig).__name__, "path": request.url.path})
+        return problem_response(
+            Problem(503, "the database is busy; nothing was changed. Send the request again after Retry-After.",
+                    headers={"Retry-After": "5"}),
             request.url.path,
         )
 

@@ -420,3 +420,31 @@ def test_two_workers_publish_each_release_once_and_stop_on_sigterm(api, token_fo
         slots = session.execute(select(ReleaseRecord.family, ReleaseRecord.year, ReleaseRecord.framework,
                                        ReleaseRecord.slot)).all()
     assert releases == published == len(set(slots)) >= 2
+
+
+def test_a_busy_database_is_a_503_with_retry_after_never_a_500() -> None:
+    """Publishing a region holds no write lock while it protects, but any lock or connection
+    timeout must reach a client as "try again" (the provider tool retries 503), not as an error."""
+    import sqlite3
+
+    from fastapi import FastAPI
+    from sqlalchemy.exc import OperationalError
+
+    from app import problems
+
+    probe = FastAPI()
+    problems.install(probe)
+
+    @probe.get("/locked")
+    def locked() -> None:
+        raise OperationalError("INSERT ...", {}, sqlite3.OperationalError("database is locked"))
+
+    @probe.get("/broken")
+    def broken() -> None:
+        raise OperationalError("SELECT ...", {}, sqlite3.OperationalError("no such column: x"))
+
+    with TestClient(probe, raise_server_exceptions=False) as client:
+        busy = client.get("/locked")
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "5"
+        assert busy.json()["type"] == "urn:outcome-ttp:problem:unavailable"
+        assert client.get("/broken").status_code == 500

@@ -446,6 +446,10 @@ def prepare(session: Session, publisher: Publisher, family: Family, year: int, f
     generation = aggregate_store.generation(session)
     as_of = (now or datetime.now(UTC)).replace(microsecond=0)
     current_store = read_family_store(session, family, year, framework, registry=publisher.registry)
+    previous_sequence = previous_row.sequence if previous_row else 0
+    # Everything needed is read: end the transaction before protecting (seconds to a minute for a
+    # region). On SQLite every transaction holds the write lock, and ingestion must never wait on this.
+    session.rollback()
     composition = compose(previous_base, previous_periods, current_store, family=family, year=year, slot=slot,
                           calendar=calendar, configuration=publisher.configuration, over_time=over_time)
     if previous_row is not None and tuple(previous_periods) == periods and previous_base == composition.store:
@@ -464,7 +468,7 @@ def prepare(session: Session, publisher: Publisher, family: Family, year: int, f
     packed = _pack(content)
     row = ReleaseRecord(
         release_id="rel-" + secrets.token_urlsafe(12), family=family.key, year=year, framework=framework,
-        sequence=(previous_row.sequence + 1) if previous_row else 1, slot=slot, periods=json.dumps(list(periods)),
+        sequence=previous_sequence + 1, slot=slot, periods=json.dumps(list(periods)),
         generation=generation, as_of=as_of, published_at=datetime.now(UTC), config_sha256=publisher.config_sha256,
         figures=json.dumps(figures, sort_keys=True), content=packed,
         content_sha256=hashlib.sha256(packed).hexdigest(), base=_pack(_base_document(composition.store)),
