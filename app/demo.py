@@ -75,7 +75,7 @@ DEMO_REGIONS: tuple[str, ...] = ("Amsterdam-Amstelland", "Friesland", "Groningen
 
 # Rough number of inhabitants (order of magnitude of 2024), the weight of a municipality. A member
 # of a demo region missing here (a merger in a newer code list) gets _DEFAULT_POPULATION.
-_POPULATION: dict[str, int] = {
+MUNICIPALITY_POPULATION: dict[str, int] = {
     # Amsterdam-Amstelland
     "GM0358": 33_000, "GM0362": 96_000, "GM0363": 930_000, "GM0384": 32_000, "GM0437": 15_000,
     "GM0451": 31_000,
@@ -392,7 +392,7 @@ class _Generator:
         weights: dict[str, float] = {}
         for region in DEMO_REGIONS:
             for code in self.codelists.regions.get(region, ()):
-                weights[code] = float(_POPULATION.get(code, _DEFAULT_POPULATION))
+                weights[code] = float(MUNICIPALITY_POPULATION.get(code, _DEFAULT_POPULATION))
         if _SCHIERMONNIKOOG in weights:
             others = sum(w for c, w in weights.items() if c != _SCHIERMONNIKOOG)
             weights[_SCHIERMONNIKOOG] = others * _SCHIERMONNIKOOG_SHARE / (1 - _SCHIERMONNIKOOG_SHARE)

@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import aggregate_store, db  # noqa: E402
 from app.aggregate_store import StoreKey  # noqa: E402
-from app.demo import _POPULATION as DEMO_POPULATION  # noqa: E402
+from app.demo import MUNICIPALITY_POPULATION as DEMO_POPULATION  # noqa: E402
 from app.demo import PROVIDER_PROFILES, generate  # noqa: E402
 from app.records.codelists import load_codelists  # noqa: E402
 from app.records.contributions import contributions  # noqa: E402
