@@ -448,3 +448,24 @@ def test_a_busy_database_is_a_503_with_retry_after_never_a_500() -> None:
         assert busy.status_code == 503 and busy.headers["retry-after"] == "5"
         assert busy.json()["type"] == "urn:outcome-ttp:problem:unavailable"
         assert client.get("/broken").status_code == 500
+
+
+@pytest.mark.parametrize("period", ["0000", "0001", "1900-Q2", "2025\n", "2025-Q5"])
+def test_a_period_outside_the_domain_is_a_400_naming_it(api, token_for, period: str) -> None:
+    municipality = token_for("municipality", "GM0363")
+    response = api.get("/v1/reports/municipalities/GM0363", params={"period": period}, headers=municipality)
+    body = assert_problem(response, 400)
+    assert any("period" in (error.get("field") or "") for error in body["errors"]), body
+
+
+def test_a_municipality_code_with_a_trailing_newline_is_refused_in_the_configuration() -> None:
+    from app.privacy.configuration import PrivacyConfigurationError, parse
+    from app.records.codelists import load_codelists
+
+    codelists = load_codelists()
+    text = EXAMPLE_PRIVACY_CONFIG.read_text(encoding="utf-8").replace(
+        "GM0088 = 20 ", '"GM0088\\n" = 20 ')
+    assert '"GM0088\\n" = 20' in text
+    with pytest.raises(PrivacyConfigurationError) as refused:
+        parse(text, known_municipalities=codelists.municipalities.keys(), known_regions=codelists.regions.keys())
+    assert any("not a municipality code" in problem for problem in refused.value.problems)
