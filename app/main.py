@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from app import maintenance, operations, problems
 from app.audit import router as audit_router
@@ -20,6 +21,8 @@ from app.reports import release_router
 from app.reports import router as reports_router
 from app.runtime import Runtime
 from app.settings import API_VERSION, Settings
+from app.web import home as web_home
+from app.web.templating import STATIC
 
 DESCRIPTION = """
 Outcome TTP: a Trusted Third Party for the harmonised outcome indicators of Dutch youth care.
@@ -65,9 +68,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     for router in (
         operations.router, auth_router.router, consents_router.router, records_router.router, reports_router.router,
         release_router.router, privacy_router.router,
-        audit_router.router,
+        audit_router.router, web_home.router,
     ):
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 
 

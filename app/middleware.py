@@ -21,6 +21,7 @@ from app.audit import log as audit_log
 from app.audit.context import AuditContext
 from app.problems import PROBLEM_JSON, Problem, problem_body
 from app.settings import API_VERSION
+from app.web import is_page
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -48,7 +49,8 @@ class BodyTooLarge(Exception):
 
 
 def _is_audited(path: str) -> bool:
-    return path.startswith("/v1/") and path != "/v1/openapi.json"
+    """API requests and page views (login, logout, every page that shows data) are audit entries."""
+    return (path.startswith("/v1/") and path != "/v1/openapi.json") or is_page(path)
 
 
 class RequestContextMiddleware:
