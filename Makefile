@@ -21,8 +21,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# pytest-xdist workers: one per core (each has its own SQLite templates and its own throwaway
+# PostgreSQL cluster); `make test TEST_WORKERS=0` runs in one process.
+TEST_WORKERS ?= auto
+
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 # The inner loop (under 2 minutes): ruff, then the tests not marked slow, on SQLite only.
 # `make test` runs everything on both databases.

@@ -11,8 +11,6 @@ import csv
 import io
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -32,6 +30,7 @@ from app.openapi_document import document
 from app.records.schemas import EXAMPLE_RECORDS, csv_columns
 from app.settings import REPO_ROOT
 from pseudonymisation import generate_key, pseudonymise_bsn
+from tests.test_cli_service import CEILING, start_server, stop
 from tests.test_http_conventions import assert_problem
 
 PROVIDER = "40000001"
@@ -291,49 +290,23 @@ def _rename_column(database_url: str, table: str, column: str) -> None:
         engine.dispose()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.mark.slow
 def test_a_database_error_in_the_server_logs_nothing_personal(settings, database_url, make_client, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A real `ttp serve` (uvicorn) meets a database error while storing a consent: the answer is a
     500 problem, and stderr holds JSON log lines only: no traceback, no statement values."""
     credentials = make_client("provider", PROVIDER)  # any client: `ttp serve` then skips the demo data
     _rename_column(database_url, "consents", "given_by")  # every INSERT of a consent now fails
-    port = _free_port()
-    log_path = tmp_path / "server.log"
-    with log_path.open("wb") as log_file:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port)], cwd=REPO_ROOT,
-            env=_environment(settings, database_url), stdout=log_file, stderr=subprocess.STDOUT,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert server.poll() is None and time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.2)
-            token = httpx.post(f"{base}/v1/oauth/token", data={"grant_type": "client_credentials"},
-                               auth=(credentials.client_id, credentials.client_secret), timeout=30).json()
-            headers = {"Authorization": f"Bearer {token['access_token']}"}
-            response = httpx.post(f"{base}/v1/consents", json=consent(), headers=headers, timeout=30)
-            assert response.status_code == 500, response.text
-            assert response.headers["content-type"].startswith("application/problem+json")
-        finally:
-            server.send_signal(signal.SIGINT)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-    output = log_path.read_text()
+    server, base = start_server(_environment(settings, database_url), tmp_path)  # waits on readiness
+    try:
+        token = httpx.post(f"{base}/v1/oauth/token", data={"grant_type": "client_credentials"},
+                           auth=(credentials.client_id, credentials.client_secret), timeout=CEILING).json()
+        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        response = httpx.post(f"{base}/v1/consents", json=consent(), headers=headers, timeout=CEILING)
+        assert response.status_code == 500, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+    finally:
+        stop(server)
+    output = "".join(log.read_text() for log in tmp_path.glob("serve-*.*"))
     assert '"error_type"' in output  # the error was logged, by its type
     assert_clean_output(output)
 
@@ -454,11 +427,12 @@ def test_concurrent_secret_checks_run_few_scrypts_at_once(monkeypatch) -> None: 
 
 # ---- development keys: one set, whoever starts first -----------------------------------------
 _ENSURE_KEYS = """
-import json, sys, time
+import json, sys
 from pathlib import Path
 from app.crypto.keyring import Keyring
-start = float(sys.argv[2])
-while time.time() < start:
+print("ready", flush=True)
+go = Path(sys.argv[2])
+while not go.exists():
     pass
 ring = Keyring.ensure_development(Path(sys.argv[1]))
 print(json.dumps(ring.active))
@@ -466,11 +440,13 @@ print(json.dumps(ring.active))
 
 
 def test_workers_starting_at_once_make_one_set_of_development_keys(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    directory = tmp_path / "data" / "keys"
-    start = time.time() + 2.0
-    workers = [subprocess.Popen([sys.executable, "-c", _ENSURE_KEYS, str(directory), str(start)], cwd=REPO_ROOT,
+    directory, go = tmp_path / "data" / "keys", tmp_path / "go"
+    workers = [subprocess.Popen([sys.executable, "-c", _ENSURE_KEYS, str(directory), str(go)], cwd=REPO_ROOT,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(6)]
-    results = [worker.communicate(timeout=120) for worker in workers]
+    # A barrier, not a clock: every worker has imported and is spinning before any may start.
+    assert all(worker.stdout is not None and worker.stdout.readline() == "ready\n" for worker in workers)
+    go.touch()
+    results = [worker.communicate(timeout=CEILING) for worker in workers]
     assert all(worker.returncode == 0 for worker in workers), [err for _, err in results]
     actives = [json.loads(out) for out, _ in results]
     assert all(active == actives[0] for active in actives)
