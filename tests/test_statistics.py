@@ -46,3 +46,36 @@ def test_mean_of_one_mark_has_no_interval() -> None:
     summary = mean_of_marks({8: 1})
     assert summary is not None and summary.interval is None
     assert mean_of_marks({}) is None
+
+
+def test_funnel_limits_against_hand_computation() -> None:
+    from app.reports.statistics import funnel_limits
+
+    # p = 0.2, n = 100: sd = sqrt(0.2 * 0.8 / 100) = 0.04; 1.96 * 0.04 = 0.0784; 3.09 * 0.04 = 0.1236
+    limits = funnel_limits(0.2, 100)
+    assert limits is not None
+    assert (round(limits.low_95, 4), round(limits.high_95, 4)) == (0.1216, 0.2784)
+    assert (round(limits.low_998, 4), round(limits.high_998, 4)) == (0.0764, 0.3236)
+    # n = 25: sd = 0.08; the lower 99.8% limit 0.2 - 0.2472 is below 0 and clipped to 0
+    small = funnel_limits(0.2, 25)
+    assert small is not None
+    assert small.low_998 == 0.0 and small.high_998 == pytest.approx(0.4472, abs=1e-4)
+    assert small.low_95 == pytest.approx(0.0432, abs=1e-4) and small.high_95 == pytest.approx(0.3568, abs=1e-4)
+    # the funnel narrows as n grows, and is clipped at 1 near a target of 1
+    wider = funnel_limits(0.2, 400)
+    assert wider is not None and wider.high_95 < limits.high_95
+    near_one = funnel_limits(0.97, 10)
+    assert near_one is not None and near_one.high_95 == 1.0 and near_one.high_998 == 1.0
+    assert funnel_limits(0.2, 0) is None and funnel_limits(1.5, 10) is None
+
+
+def test_funnel_position_in_words_of_the_limits() -> None:
+    from app.reports.statistics import funnel_position
+
+    assert funnel_position(0.20, 100, 0.2) == "inside"
+    assert funnel_position(0.30, 100, 0.2) == "above_95"  # 0.2784 < 0.30 <= 0.3236
+    assert funnel_position(0.35, 100, 0.2) == "above_998"
+    assert funnel_position(0.10, 100, 0.2) == "below_95"  # 0.0764 <= 0.10 < 0.1216
+    assert funnel_position(0.05, 100, 0.2) == "below_998"
+    assert funnel_position(0.35, 25, 0.2) == "inside"  # the same rate over few is within the funnel
+    assert funnel_position(0.2, 0, 0.2) is None

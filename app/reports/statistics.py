@@ -50,3 +50,52 @@ def mean_of_marks(marks: Mapping[int, int], confidence: float = 0.95) -> MeanSum
     variance = sum(count * (mark - mean) ** 2 for mark, count in marks.items()) / (n - 1)
     half = float(student_t.ppf(0.5 + confidence / 2, n - 1)) * math.sqrt(variance / n)
     return MeanSummary(n, mean, Interval(mean - half, mean + half))
+
+
+# ---- funnel plots (Spiegelhalter 2005) -------------------------------------------------------
+Z_998 = 3.090232306167813  # two-sided 99.8%: the "three sigma" limits of a funnel plot
+
+
+@dataclass(frozen=True)
+class FunnelLimits:
+    """Control limits around a target proportion for one denominator, as fractions 0..1."""
+
+    n: int
+    low_95: float
+    high_95: float
+    low_998: float
+    high_998: float
+
+
+def funnel_limits(target: float, n: int) -> FunnelLimits | None:
+    """Spiegelhalter's control limits for a proportion with denominator ``n`` around ``target``
+    (a fraction 0..1), by the binomial's normal approximation ``p ± z·√(p(1-p)/n)`` at z = 1.96
+    (95%) and z = 3.09 (99.8%), clipped to [0, 1]. None when ``n`` is 0 or the target is not a
+    proportion."""
+    if n <= 0 or not 0.0 <= target <= 1.0:
+        return None
+    spread = math.sqrt(target * (1 - target) / n)
+
+    def clip(x: float) -> float:
+        return min(1.0, max(0.0, x))
+
+    return FunnelLimits(n, clip(target - Z_95 * spread), clip(target + Z_95 * spread),
+                        clip(target - Z_998 * spread), clip(target + Z_998 * spread))
+
+
+def funnel_position(rate: float, n: int, target: float) -> str | None:
+    """Where a unit with proportion ``rate`` over ``n`` lies against the funnel around ``target``:
+    "inside" (within the 95% limits), "above_95"/"below_95" (outside 95%, inside 99.8%) or
+    "above_998"/"below_998" (outside 99.8%); None without limits."""
+    limits = funnel_limits(target, n)
+    if limits is None:
+        return None
+    if rate > limits.high_998:
+        return "above_998"
+    if rate > limits.high_95:
+        return "above_95"
+    if rate < limits.low_998:
+        return "below_998"
+    if rate < limits.low_95:
+        return "below_95"
+    return "inside"
