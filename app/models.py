@@ -272,3 +272,71 @@ class JobLease(Base):
     name: Mapped[str] = mapped_column(String(60), primary_key=True)
     holder: Mapped[str] = mapped_column(String(80), nullable=False)
     until: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class UserAccount(Base):
+    """A person who logs in to the web pages, bound to one organisation like a machine client.
+    Owned by :mod:`app.accounts`: the password is an argon2id hash, the TOTP secret is sealed with
+    a key-encryption key (AES-256-GCM, bound to the account id), failures are counted here."""
+
+    __tablename__ = "user_accounts"
+    __table_args__ = (UniqueConstraint("oidc_issuer", "oidc_subject", name="uq_user_accounts_oidc"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(40), unique=True, nullable=False)
+    email: Mapped[str] = mapped_column(String(254), unique=True, nullable=False)
+    org_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    org_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    #: argon2id hash (PHC string); None for an account that logs in only through OIDC.
+    password_hash: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    #: nonce || AES-256-GCM(TOTP secret), under the key-encryption key ``totp_kek_id``.
+    totp_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    totp_kek_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: The last RFC 6238 time step a code was accepted for: a code is usable once.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    failed_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    oidc_issuer: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    oidc_subject: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class WebSession(Base):
+    """A login session of a :class:`UserAccount`, stored by the SHA-256 of its random id (the
+    cookie carries the id, signed). ``stage`` is ``code`` between password and TOTP, ``full`` after."""
+
+    __tablename__ = "web_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_pk: Mapped[int] = mapped_column(
+        ForeignKey("user_accounts.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    stage: Mapped[str] = mapped_column(String(10), nullable=False)
+    csrf_token: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, index=True)
+
+
+class ProcessContext(Base):
+    """JB/JR process context a provider records beside its figures (seed 004, kaart 2); owned by
+    :mod:`app.reports.process_context`."""
+
+    __tablename__ = "process_contexts"
+    __table_args__ = (UniqueConstraint("provider_id", "municipality", "period", name="uq_process_contexts_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider_id: Mapped[str] = mapped_column(String(8), nullable=False)
+    municipality: Mapped[str] = mapped_column(String(6), nullable=False, index=True)
+    period: Mapped[str] = mapped_column(String(7), nullable=False)
+    framework: Mapped[str] = mapped_column(String(10), nullable=False, default="jbjr")
+    working_relationship: Mapped[str | None] = mapped_column(Text, nullable=True)
+    chain_cooperation: Mapped[str | None] = mapped_column(Text, nullable=True)
+    issues: Mapped[str | None] = mapped_column(Text, nullable=True)
+    target_group: Mapped[str | None] = mapped_column(Text, nullable=True)
+    methods: Mapped[str | None] = mapped_column(Text, nullable=True)
+    measurement: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
