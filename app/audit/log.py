@@ -31,6 +31,8 @@ _CANONICAL_FIELDS = (
     "seq", "at", "request_id", "client_id", "org_type", "org_id", "role", "action", "resource",
     "purpose", "result", "status", "source", "detail",
 )
+#: The fields of an entry, in the log's order (each entry's leaf hash covers exactly these).
+CANONICAL_FIELDS = _CANONICAL_FIELDS
 
 
 @dataclass

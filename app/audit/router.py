@@ -7,9 +7,6 @@ checkpoint it stores).
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -17,16 +14,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, BeforeValidator, Field
-from sqlalchemy import select
 
 from app import dependencies
 from app.audit import checkpoint_store as checkpoints
+from app.audit import reading
 from app.audit.auth import AuditReader
-from app.audit.log import canonical_bytes, entry_values
 from app.audit.verification import verify_log
+from app.auth.clients import OrgType
 from app.auth.principal import audit_context, audited
 from app.dependencies import RuntimeDep
-from app.models import AuditEntry
 from app.negotiation import preferred_media_type
 from app.problems import Problem, problem_responses
 
@@ -95,31 +91,6 @@ def _utc(value: datetime | None, name: str) -> datetime | None:
             from None
 
 
-def _entry_out(entry: AuditEntry) -> dict[str, Any]:
-    """The entry's fields exactly as its leaf hash covers them (``at`` in the canonical form)."""
-    values = entry_values(entry)
-    canonical = json.loads(canonical_bytes(values))
-    out = {name: canonical[name] for name in values}  # the log's field order
-    out["leaf_hash"] = bytes(entry.leaf_hash).hex()
-    return out
-
-
-#: CSV columns: the entry's fields in the log's order, then its leaf hash.
-CSV_COLUMNS = (*AuditEntryOut.model_fields,)
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _csv_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dict):
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    text = str(value)
-    if isinstance(value, str) and text.startswith(_FORMULA_START):
-        return "'" + text  # a spreadsheet must not run a field as a formula (OWASP CSV injection)
-    return text
-
-
 @router.get(
     "/entries",
     response_model=AuditEntryPage,
@@ -143,23 +114,17 @@ def entries(
     from_: Annotated[TimeFilter, Query(alias="from", description="Entries at or after this time (ISO 8601)")] = None,
     to: Annotated[TimeFilter, Query(description="Entries before this time (ISO 8601)")] = None,
     client_id: Annotated[str | None, Query(max_length=64, pattern=_IDENTIFIER)] = None,
+    org_type: Annotated[str | None, Query(pattern=f"^({'|'.join(OrgType)})$",
+                                          description="The kind of organisation on whose behalf")] = None,
     org_id: Annotated[str | None, Query(max_length=32, pattern=_IDENTIFIER)] = None,
     action: Annotated[str | None, Query(max_length=100, pattern=_IDENTIFIER)] = None,
-    result: Annotated[str | None, Query(pattern=r"^(success|denied|not_found|rejected|error)$")] = None,
+    result: Annotated[str | None, Query(pattern=f"^({'|'.join(reading.RESULTS)})$")] = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 100,
     after_seq: Annotated[int, Query(ge=0, le=MAX_SIZE)] = 0,
 ) -> Any:
-    query = select(AuditEntry).where(AuditEntry.seq > after_seq)
-    start, end = _utc(from_, "from"), _utc(to, "to")
-    if start is not None:
-        query = query.where(AuditEntry.at >= start)
-    if end is not None:
-        query = query.where(AuditEntry.at < end)
-    for column, value in ((AuditEntry.client_id, client_id), (AuditEntry.org_id, org_id),
-                          (AuditEntry.action, action), (AuditEntry.result, result)):
-        if value is not None:
-            query = query.where(column == value)
-    rows = [_entry_out(e) for e in session.execute(query.order_by(AuditEntry.seq).limit(limit)).scalars()]
+    where = reading.EntryFilter(start=_utc(from_, "from"), end=_utc(to, "to"), client_id=client_id,
+                                org_type=org_type, org_id=org_id, action=action, result=result)
+    rows = reading.entries(session, where, limit=limit, after_seq=after_seq)
     next_after = rows[-1]["seq"] if len(rows) == limit else None
     media = preferred_media_type(request, [JSON, CSV, NDJSON])
     audit_context(request).detail = {"count": len(rows), "format": media}
@@ -167,16 +132,9 @@ def entries(
     if next_after is not None:
         headers["Link"] = f'<{request.url.include_query_params(after_seq=next_after)}>; rel="next"'
     if media == CSV:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")
-        columns = [*CSV_COLUMNS]
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow([_csv_cell(row[c]) for c in columns])
-        return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+        return Response(reading.csv_text(rows), media_type="text/csv; charset=utf-8", headers=headers)
     if media == NDJSON:
-        body = "".join(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n" for row in rows)
-        return Response(body, media_type=NDJSON, headers=headers)
+        return Response(reading.ndjson_text(rows), media_type=NDJSON, headers=headers)
     page = AuditEntryPage(entries=[AuditEntryOut(**row) for row in rows], count=len(rows),
                           next_after_seq=next_after)
     return Response(page.model_dump_json(), media_type=JSON, headers=headers)

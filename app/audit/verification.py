@@ -57,6 +57,19 @@ class Finding:
     seq: int | None = field(compare=False)
     reason: str = field(compare=False)
     last_seq: int | None = field(default=None, compare=False)
+    #: What kind of problem, for a reader that explains it in its own words: ``missing``,
+    #: ``out_of_order``, ``moved``, ``changed``, ``cut``, ``mismatch`` (entries against a
+    #: checkpoint), ``checkpoint_malformed``, ``checkpoint_unknown_key``, ``checkpoint_signature``,
+    #: ``checkpoint_wrong_key`` (the public key saved with a checkpoint is not the service's).
+    kind: str = field(default="", compare=False)
+    #: The checkpoint concerned: ``saved`` (the officer's file) or ``stored`` (then its id).
+    checkpoint: str | None = field(default=None, compare=False)
+    checkpoint_id: int | None = field(default=None, compare=False)
+    checkpoint_time: str | None = field(default=None, compare=False)
+    #: For ``moved``: the position the entry now at ``seq`` was written at.
+    moved_from: int | None = field(default=None, compare=False)
+    #: For ``missing``: the last missing entry (``seq`` is the first).
+    missing_to: int | None = field(default=None, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {"seq": self.seq, "last_seq": self.last_seq, "reason": self.reason}
@@ -66,11 +79,17 @@ class Finding:
 _SAVED_FILE, _ENTRY, _SAVED, _STORED = -1, 0, 1, 2
 
 
-def _finding(rank: int, seq: int | None, reason: str, last_seq: int | None = None) -> Finding:
+def _finding(rank: int, seq: int | None, reason: str, last_seq: int | None = None, **about: Any) -> Finding:
     position = math.inf if seq is None else float(last_seq if last_seq is not None else seq)
     if rank == _SAVED_FILE:
         position = -math.inf
-    return Finding((position, rank), seq, reason, last_seq)
+    return Finding((position, rank), seq, reason, last_seq, **about)
+
+
+def _about(checkpoint: signing.Checkpoint | None, record_id: int | None) -> dict[str, Any]:
+    """Which checkpoint a finding is about (``record_id`` None: the officer's saved file)."""
+    return {"checkpoint": "saved" if record_id is None else "stored", "checkpoint_id": record_id,
+            "checkpoint_time": _when(checkpoint) if checkpoint is not None else None}
 
 
 @dataclass(frozen=True)
@@ -162,7 +181,7 @@ def verify_log(
     findings: list[Finding] = []
 
     # -- the checkpoints: signatures first, so that only valid heads are compared -----------------
-    heads: list[tuple[signing.Checkpoint, int, str]] = []  # (checkpoint, rank, description)
+    heads: list[tuple[signing.Checkpoint, int, str, dict[str, Any]]] = []  # (checkpoint, rank, description, about)
     stored = session.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.size, AuditCheckpoint.id)).scalars()
     stored_count = 0
     for record in stored:
@@ -170,33 +189,41 @@ def verify_log(
         try:
             cp = record.as_checkpoint()
         except (ValueError, TypeError, OverflowError):
-            findings.append(_finding(_STORED, None, f"stored checkpoint #{record.id} is malformed"))
+            findings.append(_finding(_STORED, None, f"stored checkpoint #{record.id} is malformed",
+                                     kind="checkpoint_malformed", **_about(None, record.id)))
             continue
         description = f"the signed checkpoint #{record.id} of {_when(cp)}"
+        about = _about(cp, record.id)
         key = _key(keyring, cp.key_id)
         if key is None:
             findings.append(_finding(_STORED, None, f"{description} names the audit key {cp.key_id!r}, which the "
-                                                    "key directory does not hold"))
+                                                    "key directory does not hold",
+                                     kind="checkpoint_unknown_key", **about))
         elif not signing.verify_checkpoint(cp, key):
             findings.append(_finding(_STORED, None, f"{description} (size {cp.size}) has an invalid signature: "
-                                                    "the checkpoint table was changed"))
+                                                    "the checkpoint table was changed",
+                                     kind="checkpoint_signature", **about))
         else:
-            heads.append((cp, _STORED, description))
+            heads.append((cp, _STORED, description, about))
     if saved is not None:
         description = f"the saved checkpoint of {_when(saved)}"
+        about = _about(saved, None)
         key = _key(keyring, saved.key_id)
         if key is None:
             findings.append(_finding(_SAVED_FILE, None, f"{description} names the audit key {saved.key_id!r}, which "
-                                                        "the service's key directory does not hold"))
+                                                        "the service's key directory does not hold",
+                                     kind="checkpoint_unknown_key", **about))
         elif saved_public_key is not None and not hmac.compare_digest(_raw(saved_public_key), _raw(key)):
             findings.append(_finding(_SAVED_FILE, None, f"{description} carries a public key that is not the "
-                                                        f"service's audit key {saved.key_id!r}"))
+                                                        f"service's audit key {saved.key_id!r}",
+                                     kind="checkpoint_wrong_key", **about))
         elif not signing.verify_checkpoint(saved, key):
             findings.append(_finding(_SAVED_FILE, None, f"{description} has an invalid signature: the file was "
-                                                        "changed or not made by this service"))
+                                                        "changed or not made by this service",
+                                     kind="checkpoint_signature", **about))
         else:
-            heads.append((saved, _SAVED, description))
-    wanted_sizes = {cp.size for cp, _, _ in heads}
+            heads.append((saved, _SAVED, description, about))
+    wanted_sizes = {cp.size for cp, _, _, _ in heads}
 
     # -- the entries ------------------------------------------------------------------------------
     frontier = _Frontier()
@@ -222,9 +249,11 @@ def verify_log(
         if seq > position:
             missing = f"entry {position} is missing" if seq == position + 1 else \
                 f"entries {position} to {seq - 1} are missing"
-            first_entry_problem = _finding(_ENTRY, position, missing, None)
+            first_entry_problem = _finding(_ENTRY, position, missing, None, kind="missing",
+                                           missing_to=seq - 1)
         elif seq < position:
-            first_entry_problem = _finding(_ENTRY, position, f"entries out of order at {position}")
+            first_entry_problem = _finding(_ENTRY, position, f"entries out of order at {position}",
+                                           kind="out_of_order")
         elif not hmac.compare_digest(recomputed, stored_leaf):
             changed = (seq, values, stored_leaf)
     if changed is not None:
@@ -232,7 +261,8 @@ def verify_log(
         moved = _moved_from(values, stored_leaf, seq, later)
         reason = (f"entries out of order at {seq}: entry {seq} holds what was entry {moved}" if moved is not None
                   else f"entry {seq} was changed")
-        first_entry_problem = _finding(_ENTRY, seq, reason)
+        first_entry_problem = _finding(_ENTRY, seq, reason, kind="changed" if moved is None else "moved",
+                                       moved_from=moved)
     if first_entry_problem is not None:
         findings.append(first_entry_problem)
     count = frontier.size
@@ -240,25 +270,25 @@ def verify_log(
 
     # -- the heads against the recomputed tree ----------------------------------------------------
     matching: list[int] = []
-    mismatching: list[tuple[signing.Checkpoint, int, str]] = []
-    for cp, rank, description in heads:
+    mismatching: list[tuple[signing.Checkpoint, int, str, dict[str, Any]]] = []
+    for cp, rank, description, about in heads:
         if cp.size > count:
             findings.append(_finding(rank, count + 1, f"the log was cut: it has {count} entries but {description} "
-                                                      f"covers {cp.size}", cp.size))
+                                                      f"covers {cp.size}", cp.size, kind="cut", **about))
         elif hmac.compare_digest(roots[cp.size], cp.root_hash):
             matching.append(cp.size)
         else:
-            mismatching.append((cp, rank, description))
-    for cp, rank, description in sorted(mismatching, key=lambda item: (item[0].size, item[1])):
+            mismatching.append((cp, rank, description, about))
+    for cp, rank, description, about in sorted(mismatching, key=lambda item: (item[0].size, item[1])):
         good = max((size for size in matching if size < cp.size), default=0)
         first = good + 1
         which = f"entry {first}" if first == cp.size else f"one of the entries {first} to {cp.size}"
         findings.append(_finding(rank, first, f"{which} was changed, removed or reordered: the log does not match "
-                                              f"{description} (size {cp.size})", cp.size))
+                                              f"{description} (size {cp.size})", cp.size, kind="mismatch", **about))
     return Verification(
         entries=count,
         root_hash=root,
         checkpoints_checked=len(matching),
         first_problem=min(findings) if findings else None,
-        saved=saved if saved is not None and any(rank == _SAVED for _, rank, _ in heads) else None,
+        saved=saved if saved is not None and any(rank == _SAVED for _, rank, _, _ in heads) else None,
     )
