@@ -591,9 +591,14 @@ class ReleaseVerification:
         return f"releases intact: {self.releases} releases, each hash and signature matches its audit entry"
 
 
-def verify_releases(session: Session, keyring: Keyring) -> ReleaseVerification:
-    """Every stored release: its content hash, its signature, and the hash its audit entry recorded
-    (the audit log itself is verified by :func:`app.audit.verification.verify_log`)."""
+#: What :func:`release_checks` says of one release.
+RELEASE_OK, RELEASE_CHANGED, RELEASE_NOT_AUDITED = "ok", "changed", "not_audited"
+
+
+def release_checks(session: Session, keyring: Keyring) -> dict[str, str]:
+    """Every stored release's check, by release id: ``ok``; ``changed`` (its content hash or
+    signature does not hold); ``not_audited`` (its content hash is not the one its audit entry
+    recorded). In the order the releases were stored."""
     from app.models import AuditEntry
 
     audited_hash: dict[str, str] = {}
@@ -602,12 +607,23 @@ def verify_releases(session: Session, keyring: Keyring) -> ReleaseVerification:
     ):
         if resource and isinstance(detail, dict):
             audited_hash[resource] = str(detail.get("content_sha256"))
-    problems: list[str] = []
-    count = 0
+    checks: dict[str, str] = {}
     for row in session.execute(select(ReleaseRecord).order_by(ReleaseRecord.id)).scalars():
-        count += 1
         if not signature_ok(row, keyring):
-            problems.append(f"release {row.release_id}: content or signature does not match (changed since)")
+            checks[row.release_id] = RELEASE_CHANGED
         elif audited_hash.get(row.release_id) != row.content_sha256:
-            problems.append(f"release {row.release_id}: its content hash is not the one the audit log recorded")
-    return ReleaseVerification(count, tuple(problems))
+            checks[row.release_id] = RELEASE_NOT_AUDITED
+        else:
+            checks[row.release_id] = RELEASE_OK
+    return checks
+
+
+def verify_releases(session: Session, keyring: Keyring) -> ReleaseVerification:
+    """Every stored release: its content hash, its signature, and the hash its audit entry recorded
+    (the audit log itself is verified by :func:`app.audit.verification.verify_log`)."""
+    reasons = {RELEASE_CHANGED: "content or signature does not match (changed since)",
+               RELEASE_NOT_AUDITED: "its content hash is not the one the audit log recorded"}
+    checks = release_checks(session, keyring)
+    problems = [f"release {release_id}: {reasons[check]}" for release_id, check in checks.items()
+                if check != RELEASE_OK]
+    return ReleaseVerification(len(checks), tuple(problems))
