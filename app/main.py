@@ -21,6 +21,7 @@ from app.reports import release_router
 from app.reports import router as reports_router
 from app.runtime import Runtime
 from app.settings import API_VERSION, Settings
+from app.web import errors as web_errors
 from app.web import home as web_home
 from app.web.templating import STATIC
 
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     )
     app.state.runtime = runtime
     problems.install(app)
+    web_errors.install(app)  # HTML error pages on page paths (after problems: it wraps them)
     add_component_schemas(app, records_router.COMPONENT_SCHEMAS)
     app.add_middleware(RequestContextMiddleware, runtime=runtime)
     for router in (
