@@ -28,17 +28,28 @@ audit_cli = typer.Typer(help="The audit log: verify it, make signed checkpoints.
 def load_saved_checkpoint(path: Path) -> tuple[Any, Ed25519PublicKey | None]:
     """A checkpoint JSON file as saved from ``GET /v1/audit/checkpoint`` or ``ttp audit checkpoint``:
     the checkpoint, and the public key saved with it (if any). Raises ValueError naming the problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not a JSON checkpoint: {exc}") from None
+    return parse_saved_checkpoint(text, str(path))
+
+
+def parse_saved_checkpoint(text: str, name: str) -> tuple[Any, Ed25519PublicKey | None]:
+    """The checkpoint in ``text`` (a saved checkpoint file named ``name``) and the public key saved
+    with it (if any). Raises ValueError naming the problem. The privacy officer's verification
+    page reads an uploaded file with it."""
     import base64
     import binascii
 
     from app.audit import checkpoint_format as signing
 
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path} is not a JSON checkpoint: {exc}") from None
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{name} is not a JSON checkpoint: {exc}") from None
     saved = signing.from_json(document)
     key = None
     raw = document.get("public_key") if isinstance(document, dict) else None
@@ -46,7 +57,7 @@ def load_saved_checkpoint(path: Path) -> tuple[Any, Ed25519PublicKey | None]:
         try:
             key = Ed25519PublicKey.from_public_bytes(base64.b64decode(str(raw), validate=True))
         except (binascii.Error, ValueError):
-            raise ValueError(f"{path}: field 'public_key' is not a base64 Ed25519 public key") from None
+            raise ValueError(f"{name}: field 'public_key' is not a base64 Ed25519 public key") from None
     return saved, key
 
 

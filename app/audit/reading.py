@@ -72,14 +72,18 @@ def entries(
     after_seq: int = 0,
     before_seq: int | None = None,
     newest_first: bool = False,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """The filtered entries with ``after_seq < seq < before_seq``, at most ``limit``, in sequence
-    order (``newest_first``: from the highest number down)."""
+    """The filtered entries with ``after_seq < seq < before_seq``, at most ``limit`` after skipping
+    ``offset``, in sequence order (``newest_first``: from the highest number down)."""
     query = where.apply(select(AuditEntry).where(AuditEntry.seq > after_seq))
     if before_seq is not None:
         query = query.where(AuditEntry.seq < before_seq)
     order = AuditEntry.seq.desc() if newest_first else AuditEntry.seq
-    return [entry_out(e) for e in session.execute(query.order_by(order).limit(limit)).scalars()]
+    query = query.order_by(order).limit(limit)
+    if offset:
+        query = query.offset(offset)
+    return [entry_out(e) for e in session.execute(query).scalars()]
 
 
 def count(session: Session, where: EntryFilter) -> int:
