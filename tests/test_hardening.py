@@ -32,6 +32,7 @@ from app.settings import REPO_ROOT
 from pseudonymisation import generate_key, pseudonymise_bsn
 from tests.test_cli_service import CEILING, start_server, stop
 from tests.test_http_conventions import assert_problem
+from tests.test_records_api import Population, post
 
 PROVIDER = "40000001"
 PROVIDER_KEY = generate_key("v1")
@@ -357,6 +358,9 @@ def test_concurrent_registrations_of_one_consent_ref_are_one_201_and_409s(api, a
 
 
 def test_concurrent_notes_for_one_cell_are_stored_once(api, app, provider) -> None:  # type: ignore[no-untyped-def]
+    people = Population(api, provider)  # a story only where the provider has records
+    assert post(api, provider, [people.record(0)]).status_code == 200
+
     def note(n: int):  # type: ignore[no-untyped-def]
         return api.post("/v1/notes", json={"municipality": "GM0363", "period": "2025-Q1", "text": f"Versie {n}"},
                         headers=provider)

@@ -17,6 +17,7 @@ from app.auth.principal import audit_context, audited
 from app.dependencies import RuntimeDep
 from app.negotiation import preferred_media_type
 from app.problems import NOT_YET_PUBLISHED, PAST_RETENTION, Problem, problem_responses
+from app.reports import note_screening
 from app.reports import notes as provider_notes
 from app.reports.auth import MunicipalityReportReader, NotesWriter, ProviderReportReader, RegionReportReader
 from app.reports.cut import NotYetPublished, PastRetention, Report, cut
@@ -172,7 +173,7 @@ PeriodQuery = Query(pattern=PERIOD_PATTERN, description="2025, 2025-H1 or 2025-Q
 @audited("reports.municipality")
 def municipality_report(
     request: Request,
-    session: dependencies.DbSession,
+    session: dependencies.ReadSession,
     principal: MunicipalityReportReader,
     runtime: RuntimeDep,
     code: str = Path(pattern=r"^GM\d{4}$"),
@@ -193,7 +194,7 @@ def municipality_report(
 @audited("reports.region")
 def region_report(
     request: Request,
-    session: dependencies.DbSession,
+    session: dependencies.ReadSession,
     principal: RegionReportReader,
     runtime: RuntimeDep,
     region_id: str = Path(pattern=r"^[a-z0-9-]{1,60}$"),
@@ -218,7 +219,7 @@ def region_report(
 @audited("reports.provider")
 def provider_report(
     request: Request,
-    session: dependencies.DbSession,
+    session: dependencies.ReadSession,
     principal: ProviderReportReader,
     runtime: RuntimeDep,
     agb: str = Path(pattern=r"^\d{8}$"),
@@ -243,7 +244,12 @@ class NoteIn(BaseModel):
 
 
 @router.post("/notes", status_code=201, response_model=NoteOut, responses=problem_responses(400, 401, 403),
-             summary="The story behind the figures, for a municipality and period", name="notes.save")
+             summary="The story behind the figures, for a municipality and period", name="notes.save",
+             description=(
+                 "Adds or replaces the provider's story for a municipality where it has records (403 otherwise). "
+                 "The text is screened for personal data: a BSN, a date of birth, an address with house number, "
+                 "an e-mail address or a phone number is refused with 400, each finding an error on `text` "
+                 "naming its kind and character position (1-based), never the value; nothing is stored."))
 @audited("notes.save")
 def save_note(
     body: NoteIn,
@@ -252,14 +258,44 @@ def save_note(
     principal: NotesWriter,
     runtime: RuntimeDep,
 ) -> NoteOut:
+    context = audit_context(request)
+    context.resource = f"notes/{body.municipality}/{body.period}"
     if body.municipality not in runtime.codelists.municipalities:
         raise Problem(400, "unknown municipality", errors=[{"field": "municipality", "reason": "unknown code"}])
     if "\x00" in body.text:
         raise Problem(400, "the text holds a NUL character", errors=[{"field": "text", "reason": "NUL character"}])
-    row = provider_notes.save(session, provider_id=principal.org_id, municipality=body.municipality,
-                              period=Period.parse(body.period), text=body.text)
-    context = audit_context(request)
-    context.resource = f"notes/{body.municipality}/{body.period}"
+    try:
+        row = provider_notes.save(session, provider_id=principal.org_id, municipality=body.municipality,
+                                  period=Period.parse(body.period), text=body.text)
+    except provider_notes.PersonalData as exc:
+        context.detail = {"refused": sorted({f.kind for f in exc.findings})}
+        raise Problem(400, f"{exc}; nothing was stored", errors=[
+            {"field": "text", "reason": f"looks like {note_screening.ENGLISH[f.kind]} at position {f.position}"}
+            for f in exc.findings]) from None
+    except provider_notes.NoRecords:
+        raise Problem(403, f"you have no records for {body.municipality}; a story is only for municipalities "
+                           "where you have records", errors=[{"field": "municipality", "reason": "no records of yours"}]
+                      ) from None
     context.detail = {"characters": len(body.text)}
     context.commit(session, 201)
     return NoteOut(provider=row.provider_id, municipality=row.municipality, period=row.period, text=row.text)
+
+
+@router.delete("/notes/{municipality}/{period}", status_code=204, responses=problem_responses(400, 401, 403, 404),
+               summary="Withdraw your story for a municipality and period", name="notes.withdraw")
+@audited("notes.withdraw")
+def withdraw_note(
+    request: Request,
+    session: dependencies.DbSession,
+    principal: NotesWriter,
+    municipality: str = Path(pattern=r"^GM\d{4}$"),
+    period: str = Path(pattern=PERIOD_PATTERN),
+) -> Response:
+    context = audit_context(request)
+    context.resource = f"notes/{municipality}/{period}"
+    if not provider_notes.withdraw(session, provider_id=principal.org_id, municipality=municipality,
+                                   period=Period.parse(period)):
+        raise Problem(404, f"no story of yours for {municipality} and {period}")
+    context.detail = {"removed": 1}
+    context.commit(session, 204)
+    return Response(status_code=204)
