@@ -23,6 +23,7 @@ from app.runtime import Runtime
 from app.settings import API_VERSION, Settings
 from app.web import errors as web_errors
 from app.web import home as web_home
+from app.web import login as web_login
 from app.web.templating import STATIC
 
 DESCRIPTION = """
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
         operations.router, auth_router.router, consents_router.router, records_router.router, reports_router.router,
         release_router.router, privacy_router.router,
         audit_router.router, web_home.router,
+        web_login.router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
