@@ -28,12 +28,14 @@ cli = typer.Typer(help="Outcome TTP: the service and its operator tasks.", no_ar
                   pretty_exceptions_enable=False)
 db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
 clients_cli = typer.Typer(help="Machine clients (OAuth 2 client credentials).", no_args_is_help=True)
+users_cli = typer.Typer(help="People who log in to the web pages (password + TOTP, or OIDC).", no_args_is_help=True)
 keys_cli = typer.Typer(help="Keys: token signing, key encryption, pseudonyms, audit.", no_args_is_help=True)
 records_cli = typer.Typer(help="Outcome records.", no_args_is_help=True)
 retention_cli = typer.Typer(help="Retention of records.", no_args_is_help=True)
 demo_cli = typer.Typer(help="Synthetic demo data (development only).", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(clients_cli, name="clients")
+cli.add_typer(users_cli, name="users")
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(audit_cli, name="audit")
 cli.add_typer(records_cli, name="records")
@@ -87,6 +89,65 @@ def _first_run(settings: Settings) -> None:
         runtime.close()
 
 
+#: The demo's web accounts, one per role: (key in first-run.json, org type, org id, e-mail address).
+#: GM0080 (Leeuwarden) is in Friesland, the demo's agreed region; 98301067 and 98302010 have records there.
+DEMO_ACCOUNTS = (
+    ("gemeente", "municipality", "GM0080", "analist.leeuwarden@demo.example"),
+    ("aanbieder", "provider", "98301067", "kwaliteit.waddenkust@demo.example"),
+    ("aanbieder_jbjr", "provider", "98302010", "kwaliteit.noordster@demo.example"),
+    ("privacy", "privacy_officer", None, "privacy.officer@demo.example"),
+)
+
+
+def _first_run_accounts(settings: Settings) -> None:
+    """In development, when there are no web accounts yet: one demo account per role, their
+    password and TOTP secret added to first-run.json (mode 0600) under ``accounts``."""
+    from sqlalchemy import func, select
+
+    from app.accounts import service
+    from app.accounts.keys import AccountKeys
+    from app.models import UserAccount
+
+    path = settings.resolved_data_dir / FIRST_RUN_FILE
+    runtime = start_runtime(settings)
+    try:
+        with db.session_scope(runtime.sessions) as session:
+            if session.execute(select(func.count()).select_from(UserAccount)).scalar_one():
+                return
+            keys = AccountKeys.from_keyring(runtime.keyring)
+            made = {}
+            for key, org_type, org_id, email in DEMO_ACCOUNTS:
+                account = service.create_account(
+                    session, email=email, org_type=org_type, org_id=org_id or settings.ttp_id,
+                    ttp_id=settings.ttp_id, known_municipalities=runtime.codelists.municipalities, keys=keys,
+                )
+                _audit_user_event(session, "users.add", account.account_id, account.org_type, account.org_id,
+                                  {"oidc": False, "demo": True})
+                made[key] = {"email": account.email, "password": account.password,
+                             "totp_secret": account.totp_secret, "totp_uri": account.totp_uri,
+                             "org_type": account.org_type, "org_id": account.org_id}
+    finally:
+        runtime.close()
+    existing = json.loads(path.read_text()) if path.exists() else {}
+    existing["accounts"] = made
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(existing, handle, indent=2)
+    typer.echo(f"Made demo web accounts ({', '.join(made)}); passwords and TOTP secrets in {path}.", err=True)
+
+
+def _print_demo_accounts(first: Path, host: str, port: int) -> None:
+    try:
+        accounts = json.loads(first.read_text()).get("accounts") or {}
+    except (OSError, ValueError):
+        return
+    typer.echo(f"Open the pages: http://{host}:{port}/  (demo accounts below; the code is the TOTP of the secret, "
+               "e.g. `oathtool --totp -b SECRET` or any authenticator app)", err=True)
+    for key, account in accounts.items():
+        typer.echo(f"  {key:15} {account['email']}  password {account['password']}  "
+                   f"TOTP secret {account['totp_secret']}", err=True)
+
+
 @cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
@@ -107,8 +168,10 @@ def serve(
         settings.resolved_data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         db.upgrade(settings.resolved_database_url)
         _first_run(settings)
+        _first_run_accounts(settings)
         first = settings.resolved_data_dir / FIRST_RUN_FILE
         if first.exists():
+            _print_demo_accounts(first, host, port)
             typer.echo(
                 "Get a token:  curl -s -u \"$(jq -r '.admin.client_id+\":\"+.admin.client_secret' "
                 f"{first})\" -d grant_type=client_credentials http://{host}:{port}/v1/oauth/token",
@@ -201,6 +264,132 @@ def clients_add(
             typer.echo(f"{key}: {' '.join(value) if isinstance(value, list) else value}")
         if made.client_secret:
             typer.echo("The secret is shown only now; it is stored as a hash.", err=True)
+
+
+def _audit_user_event(session: Session, action: str, account_id: str, org_type: str, org_id: str,
+                     detail: dict[str, str | bool]) -> None:
+    """An operator's change to an account, in the audit log (never the address or a secret)."""
+    from app.audit import log as audit_log
+
+    audit_log.append(session, audit_log.AuditEvent(
+        action=action, result="success", org_type="admin", org_id=Settings().ttp_id, role="admin",
+        resource=f"users/{account_id}", source="cli",
+        detail={"account_org_type": org_type, "account_org_id": org_id, **detail},
+    ))
+
+
+@users_cli.command("add")
+def users_add(
+    org_type: Annotated[str, typer.Option(help="municipality | provider | privacy_officer")],
+    org_id: Annotated[str, typer.Option(help="GMxxxx, AGB code, or the TTP's own id")],
+    email: Annotated[str, typer.Option(help="The person's e-mail address (their login name)")],
+    oidc_issuer: Annotated[str | None, typer.Option(help="Log in only through this OIDC issuer ...")] = None,
+    oidc_subject: Annotated[str | None, typer.Option(help="... as this subject (no password, no TOTP)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Make a web account; prints the one-time password and the TOTP secret once."""
+    from app.accounts import service
+    from app.accounts.keys import AccountKeys
+
+    settings = Settings()
+    runtime = start_runtime(settings)
+    try:
+        with db.session_scope(runtime.sessions) as session:
+            made = service.create_account(
+                session, email=email, org_type=org_type, org_id=org_id, ttp_id=settings.ttp_id,
+                known_municipalities=runtime.codelists.municipalities, keys=AccountKeys.from_keyring(runtime.keyring),
+                oidc_issuer=oidc_issuer, oidc_subject=oidc_subject,
+            )
+            _audit_user_event(session, "users.add", made.account_id, made.org_type, made.org_id,
+                              {"oidc": oidc_issuer is not None})
+    except service.AccountError as exc:
+        raise fail(f"ttp users add: {exc}") from None
+    finally:
+        runtime.close()
+    result = {"account_id": made.account_id, "email": made.email, "org_type": made.org_type, "org_id": made.org_id,
+              "password": made.password, "totp_secret": made.totp_secret, "totp_uri": made.totp_uri}
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        for key, value in result.items():
+            if value is not None:
+                typer.echo(f"{key}: {value}")
+        if made.password:
+            typer.echo("The password and the TOTP secret are shown only now; hand them over separately.", err=True)
+
+
+@users_cli.command("list")
+def users_list(as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line")] = False) -> None:
+    """List web accounts (never a secret)."""
+    from sqlalchemy import select
+
+    from app.models import UserAccount
+
+    settings = Settings()
+    runtime = start_runtime(settings)
+    try:
+        with db.session_scope(runtime.sessions) as session:
+            rows = [
+                {"account_id": a.account_id, "email": a.email, "org_type": a.org_type, "org_id": a.org_id,
+                 "disabled": a.disabled, "oidc": a.oidc_subject is not None,
+                 "locked_until": a.locked_until.isoformat() if a.locked_until else None,
+                 "last_login_at": a.last_login_at.isoformat() if a.last_login_at else None}
+                for a in session.execute(select(UserAccount).order_by(UserAccount.id)).scalars()
+            ]
+    finally:
+        runtime.close()
+    for row in rows:
+        if as_json:
+            typer.echo(json.dumps(row))
+        else:
+            state = "disabled" if row["disabled"] else "active"
+            typer.echo(f"{row['account_id']}  {row['email']}  {row['org_type']} {row['org_id']}  {state}  "
+                       f"last login {row['last_login_at'] or '-'}")
+
+
+def _change_user(email: str, action: str, change: str) -> str | None:
+    from app.accounts import service
+
+    settings = Settings()
+    runtime = start_runtime(settings)
+    try:
+        with db.session_scope(runtime.sessions) as session:
+            account = service.by_email(session, email)
+            if account is None:
+                raise fail(f"ttp users {change}: no account with that address")
+            password = None
+            if change == "disable":
+                service.set_disabled(session, account, True)
+            elif change == "enable":
+                service.set_disabled(session, account, False)
+            else:
+                password = service.reset_password(session, account)
+            _audit_user_event(session, action, account.account_id, account.org_type, account.org_id, {})
+    finally:
+        runtime.close()
+    return password
+
+
+@users_cli.command("disable")
+def users_disable(email: Annotated[str, typer.Option(help="The account's e-mail address")]) -> None:
+    """Disable an account and end its sessions."""
+    _change_user(email, "users.disable", "disable")
+    typer.echo("disabled; its sessions have ended")
+
+
+@users_cli.command("enable")
+def users_enable(email: Annotated[str, typer.Option(help="The account's e-mail address")]) -> None:
+    """Enable a disabled account."""
+    _change_user(email, "users.enable", "enable")
+    typer.echo("enabled")
+
+
+@users_cli.command("reset-password")
+def users_reset_password(email: Annotated[str, typer.Option(help="The account's e-mail address")]) -> None:
+    """A new one-time password (printed once); ends the account's sessions and lifts a lockout."""
+    password = _change_user(email, "users.reset_password", "reset-password")
+    typer.echo(f"password: {password}")
+    typer.echo("The password is shown only now.", err=True)
 
 
 @keys_cli.command("init")
