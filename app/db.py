@@ -45,7 +45,10 @@ def make_engine(url: str) -> Engine:
     never carry the statement's values (``hide_parameters``): they hold pseudonyms and secret hashes."""
     if is_sqlite(url):
         _private_sqlite_file(url)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
+        # SQLite connections are cheap: enough for every thread of anyio's pool (40) to hold one,
+        # so that a burst of readers waits on the database, never on the pool (a pool timeout is a 500).
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True,
+                               pool_size=20, max_overflow=30)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
@@ -59,9 +62,13 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:
-            # Take the write lock at the start of a transaction so that concurrent writers queue
-            # instead of failing on a lock upgrade.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A writer takes the write lock at the start of its transaction, so that concurrent
+            # writers queue instead of failing on a lock upgrade. A reader (``read_only``) takes
+            # none: under WAL it reads a snapshot beside the one writer and never waits for it.
+            if conn.get_execution_options().get(READ_ONLY):
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         # Let SQLAlchemy not emit its own BEGIN; the listener above does.
         @event.listens_for(engine, "connect")
@@ -70,6 +77,18 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True)
+
+
+#: The execution option that marks a connection as a reader (see ``read_only``).
+READ_ONLY = "ttp_read_only"
+
+
+def read_only(engine: Engine) -> Engine:
+    """The same engine and pool, for transactions that only read: on SQLite they take no write
+    lock (a deferred ``BEGIN``), on PostgreSQL the transaction is ``READ ONLY`` (a write fails)."""
+    if is_sqlite(engine.url.drivername):
+        return engine.execution_options(**{READ_ONLY: True})
+    return engine.execution_options(**{READ_ONLY: True, "postgresql_readonly": True})
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -32,3 +32,18 @@ def session(request: Request) -> Iterator[Session]:
 #: A request's database session, closed when the endpoint returns (before the response is sent,
 #: so the middleware's audit write never waits for it).
 DbSession = Annotated[Session, Depends(session, scope="function")]
+
+
+def read_session(request: Request) -> Iterator[Session]:
+    """A read-only session per request (see ``Runtime.read_sessions``): for endpoints that only read."""
+    db = request.app.state.runtime.read_sessions()
+    try:
+        yield db
+    finally:
+        db.rollback()
+        db.close()
+
+
+#: A request's read-only database session: on SQLite it takes no write lock, so report readers
+#: never queue behind ingestion; on PostgreSQL the transaction is READ ONLY.
+ReadSession = Annotated[Session, Depends(read_session, scope="function")]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import Engine
@@ -50,6 +51,12 @@ class Runtime:
     records: ingestion.Context
     #: Releases: what making one needs (registry, configuration, keys); reports read stored releases.
     publisher: Publisher
+
+    @cached_property
+    def read_sessions(self) -> sessionmaker[Session]:
+        """Sessions for requests that only read (reports, releases, the audit log): on SQLite they
+        never queue behind the writer's lock; on PostgreSQL they cannot write."""
+        return db.make_sessionmaker(db.read_only(self.engine))
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:

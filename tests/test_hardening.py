@@ -16,12 +16,13 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.exc import InternalError
 
 from app.models import Client, ConsentRecord, OutcomeRecord, ProviderNote
 from app.observability import ALLOWED_LOG_FIELDS
@@ -511,3 +512,25 @@ def test_schemathesis_generates_record_bodies_from_the_document(app) -> None:  #
     records = [r for b in bodies if isinstance(b, dict) for r in b.get("records") or [] if isinstance(r, dict)]
     assert {r.get("framework") for r in records} >= {"jeugdhulp"}
     assert all(r["start_date"] >= "2015-01-01" for r in records if isinstance(r.get("start_date"), str))
+
+
+# ---- readers beside the writer -------------------------------------------------------------------
+def test_a_reader_never_waits_for_the_writer_and_cannot_write(app) -> None:  # type: ignore[no-untyped-def]
+    """Report readers use read-only sessions: on SQLite they read a WAL snapshot while ingestion
+    holds the write lock (before, every read took BEGIN IMMEDIATE and queued behind the writer,
+    then failed after 30 s); on PostgreSQL the transaction is READ ONLY, so a read path cannot write."""
+    runtime = app.state.runtime
+    writer = runtime.sessions()
+    try:
+        writer.add(ProviderNote(provider_id=PROVIDER, municipality="GM0344", period="2025", text="x",
+                                updated_at=datetime.now(UTC)))
+        writer.flush()  # the writer now holds the database's write lock, uncommitted
+        with runtime.read_sessions() as reader:
+            seen = reader.execute(select(func.count()).select_from(ProviderNote)).scalar_one()
+            assert seen == 0  # the last committed state, at once
+        if runtime.engine.dialect.name == "postgresql":
+            with runtime.read_sessions() as reader, pytest.raises(InternalError, match="read-only"):
+                reader.execute(text("DELETE FROM provider_notes"))
+    finally:
+        writer.rollback()
+        writer.close()

@@ -53,7 +53,7 @@ def _entry(item: dict[str, Any]) -> ReleaseEntry:
 @router.get("", response_model=list[ReleaseEntry], summary="The publication register: every release",
             responses=problem_responses(401, 403), name="releases.list")
 @audited("releases.list")
-def list_releases(request: Request, session: dependencies.DbSession, principal: AuditReader) -> list[ReleaseEntry]:
+def list_releases(request: Request, session: dependencies.ReadSession, principal: AuditReader) -> list[ReleaseEntry]:
     entries = [_entry(item) for item in releases.register(session)]
     audit_context(request).detail = {"releases": len(entries)}
     return entries
@@ -64,7 +64,7 @@ def list_releases(request: Request, session: dependencies.DbSession, principal: 
 @audited("releases.read")
 def get_release(
     request: Request,
-    session: dependencies.DbSession,
+    session: dependencies.ReadSession,
     principal: AuditReader,
     release_id: str = Path(pattern=r"^rel-[A-Za-z0-9_-]{10,40}$"),
 ) -> ReleaseEntry:

@@ -17,11 +17,10 @@ from app.auth.principal import audit_context, audited
 from app.dependencies import RuntimeDep
 from app.negotiation import preferred_media_type
 from app.problems import NOT_YET_PUBLISHED, PAST_RETENTION, Problem, problem_responses
-from app.reports import note_screening
+from app.reports import note_screening, views
 from app.reports import notes as provider_notes
 from app.reports.auth import MunicipalityReportReader, NotesWriter, ProviderReportReader, RegionReportReader
-from app.reports.cut import NotYetPublished, PastRetention, Report, cut
-from app.reports.families import area_family, provider_family, region_family
+from app.reports.cut import NotYetPublished, PastRetention, Report
 from app.reports.periods import PERIOD_PATTERN, Period
 from app.runtime import Runtime
 
@@ -150,10 +149,10 @@ def _csv(report: ReportOut) -> str:
     return buffer.getvalue()
 
 
-def _cut(session: Any, runtime: Runtime, **kwargs: Any) -> Report:
+def _read(session: Any, runtime: Runtime, unit: views.Unit, period: str, framework: str,
+          by: str | None) -> Report:
     try:
-        return cut(session, registry=runtime.publisher.registry, calendar=runtime.publisher.calendar,
-                   records_months=runtime.privacy.configuration.retention.records_months, **kwargs)
+        return views.read(session, runtime, unit, period=Period.parse(period), framework=framework, by=by)
     except PastRetention as exc:
         raise Problem(410, str(exc), kind=PAST_RETENTION) from None
     except NotYetPublished as exc:
@@ -181,11 +180,9 @@ def municipality_report(
     framework: Framework = "jeugdhulp",
     by: AreaBy | None = None,
 ) -> ReportOut | Response:
-    family = area_family(code, runtime.codelists, runtime.privacy.configuration)
-    report = _cut(session, runtime, family=family, unit=code, period=_period(period), framework=framework, by=by)
-    notes = provider_notes.overlapping(session, municipalities=[code], period=_period(period))
-    name = runtime.codelists.municipalities[code].name
-    return _render(request, report, {"type": "municipality", "id": code, "name": name}, notes, runtime)
+    unit = views.municipality_unit(code, runtime)
+    report = _read(session, runtime, unit, period, framework, by)
+    return _render(request, report, unit.ref(), views.stories(session, unit, _period(period)), runtime)
 
 
 @router.get("/reports/regions/{region_id}", response_model=ReportOut, responses=REPORT_RESPONSES,
@@ -203,15 +200,11 @@ def region_report(
     by: WideBy | None = None,
 ) -> ReportOut | Response:
     audit_context(request).resource = request.url.path
-    family = region_family(principal.org_id, region_id, runtime.codelists, runtime.privacy.configuration)
-    if family is None:
+    unit = views.region_unit(principal.org_id, region_id, runtime)
+    if unit is None:
         raise Problem(404, f"no report at {request.url.path}")
-    members = list(family.regions[region_id])
-    report = _cut(session, runtime, family=family, unit=region_id, period=_period(period),
-                 framework=framework, by=by, categories_from=members if by == "municipality" else None)
-    notes = provider_notes.overlapping(session, municipalities=members, period=_period(period))
-    name = runtime.codelists.region_of(principal.org_id) or region_id
-    return _render(request, report, {"type": "region", "id": region_id, "name": name}, notes, runtime)
+    report = _read(session, runtime, unit, period, framework, by)
+    return _render(request, report, unit.ref(), views.stories(session, unit, _period(period)), runtime)
 
 
 @router.get("/reports/providers/{agb}", response_model=ReportOut, responses=REPORT_RESPONSES,
@@ -227,11 +220,9 @@ def provider_report(
     framework: Framework = "jeugdhulp",
     by: ProviderBy | None = None,
 ) -> ReportOut | Response:
-    report = _cut(session, runtime, family=provider_family(agb), unit=agb, period=_period(period),
-                 framework=framework, by=by)
-    notes = [n for n in provider_notes.overlapping(session, municipalities=runtime.codelists.municipalities,
-                                                   period=_period(period), providers=[agb])]
-    return _render(request, report, {"type": "provider", "id": agb, "name": agb}, notes, runtime)
+    unit = views.provider_unit(agb, runtime)
+    report = _read(session, runtime, unit, period, framework, by)
+    return _render(request, report, unit.ref(), views.stories(session, unit, _period(period)), runtime)
 
 
 class NoteIn(BaseModel):
