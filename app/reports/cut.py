@@ -33,6 +33,7 @@ class ReportCellOut:
     response_rate: float | None = None
     band: str | None = None
     reason: str | None = None
+    threshold: int | None = None  # the minimum cell size that applies to this cell
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,8 @@ def cut(
             dims = {} if key.dimension == TOTAL else {key.dimension: key.category}
             if by == "municipality" and family.kind == "area" and key.unit != unit:  # a member's total
                 dims = {"municipality": key.unit}
-            out = ReportCellOut(dimensions=dims, indicator=indicator.id, suppressed=cell["suppressed"])
+            out = ReportCellOut(dimensions=dims, indicator=indicator.id, suppressed=cell["suppressed"],
+                                threshold=cell["threshold"])
             if cell["suppressed"]:
                 out.reason = SUPPRESSED_REASON
             else:
