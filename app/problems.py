@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import plain_text
@@ -275,6 +276,17 @@ def install(app: FastAPI) -> None:
         log.warning("database busy", extra={"error_type": type(exc.orig).__name__, "path": request.url.path})
         return problem_response(
             Problem(503, "the database is busy; nothing was changed. Send the request again after Retry-After.",
+                    headers={"Retry-After": "5"}),
+            request.url.path,
+        )
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool_exhausted(request: Request, exc: PoolTimeout) -> JSONResponse:
+        # Every pooled connection stayed busy past the pool's timeout: excess load, not an error
+        # of the request, which changed nothing and may be sent again.
+        log.warning("connection pool exhausted", extra={"error_type": "PoolTimeout", "path": request.url.path})
+        return problem_response(
+            Problem(503, "the service is busy; nothing was changed. Send the request again after Retry-After.",
                     headers={"Retry-After": "5"}),
             request.url.path,
         )

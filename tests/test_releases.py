@@ -439,6 +439,11 @@ def test_a_busy_database_is_a_503_with_retry_after_never_a_500() -> None:
     def locked() -> None:
         raise OperationalError("INSERT ...", {}, sqlite3.OperationalError("database is locked"))
 
+    @probe.get("/pool")
+    def pool() -> None:
+        from sqlalchemy.exc import TimeoutError as PoolTimeout
+        raise PoolTimeout("QueuePool limit of size 20 overflow 30 reached")
+
     @probe.get("/broken")
     def broken() -> None:
         raise OperationalError("SELECT ...", {}, sqlite3.OperationalError("no such column: x"))
@@ -447,6 +452,8 @@ def test_a_busy_database_is_a_503_with_retry_after_never_a_500() -> None:
         busy = client.get("/locked")
         assert busy.status_code == 503 and busy.headers["retry-after"] == "5"
         assert busy.json()["type"] == "urn:outcome-ttp:problem:unavailable"
+        exhausted = client.get("/pool")
+        assert exhausted.status_code == 503 and exhausted.headers["retry-after"] == "5"
         assert client.get("/broken").status_code == 500
 
 
