@@ -24,8 +24,9 @@ from app.settings import API_VERSION, Settings
 from app.web import errors as web_errors
 from app.web import home as web_home
 from app.web import login as web_login
-from app.web import provider_pages as web_provider
 from app.web import privacy_pages as web_privacy
+from app.web import provider_pages as web_provider
+from app.web import report_pages as web_reports
 from app.web.templating import STATIC
 
 DESCRIPTION = """
@@ -75,8 +76,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
         release_router.router, privacy_router.router,
         audit_router.router, web_home.router,
         web_login.router,
-        web_provider.router,
+        web_reports.router,
         web_privacy.router,
+        web_provider.router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
