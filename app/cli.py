@@ -499,6 +499,8 @@ def keys_rewrap() -> None:
     """Re-wrap every stored data key under the active key-encryption key (payloads untouched)."""
     from sqlalchemy import select
 
+    from app.accounts.keys import AccountKeys
+    from app.accounts.service import reseal_totp_secrets
     from app.audit.events import record_key_event
     from app.crypto.envelope import WrappedKey, rewrap
     from app.models import RecordBatch
@@ -513,7 +515,9 @@ def keys_rewrap() -> None:
             for batch in batches:
                 new = rewrap(WrappedKey(kek_id=batch.kek_id, blob=batch.wrapped_key), keks, active)
                 batch.kek_id, batch.wrapped_key = new.kek_id, new.blob
-            record_key_event(session, "keys.rewrap", {"kek_id": active.key_id, "rewrapped": len(batches)},
+            resealed = reseal_totp_secrets(session, AccountKeys.from_keyring(runtime.keyring))
+            record_key_event(session, "keys.rewrap", {"kek_id": active.key_id, "rewrapped": len(batches),
+                                                      "totp_secrets_resealed": resealed},
                              org_id=settings.ttp_id)
     finally:
         runtime.close()
@@ -526,7 +530,7 @@ def keys_retire(kek: Annotated[str, typer.Option("--kek", help="Id of the key-en
     from sqlalchemy import func, select
 
     from app.audit.events import record_key_event
-    from app.models import RecordBatch
+    from app.models import RecordBatch, UserAccount
 
     settings = Settings()
     runtime = start_runtime(settings)
@@ -538,9 +542,12 @@ def keys_retire(kek: Annotated[str, typer.Option("--kek", help="Id of the key-en
         with db.session_scope(runtime.sessions) as session:
             still = session.execute(
                 select(func.count()).select_from(RecordBatch).where(RecordBatch.kek_id == kek)
+            ).scalar_one() + session.execute(
+                select(func.count()).select_from(UserAccount).where(UserAccount.totp_kek_id == kek)
             ).scalar_one()
             if still:
-                raise fail(f"ttp keys retire: {still} data keys are still wrapped under {kek}; run `ttp keys rewrap`")
+                raise fail(f"ttp keys retire: {still} data keys or TOTP secrets are still under {kek}; "
+                           "run `ttp keys rewrap`")
             (settings.resolved_key_dir / "kek" / f"{kek}.key").unlink()
             record_key_event(session, "keys.retire", {"purpose": "kek", "key_id": kek}, org_id=settings.ttp_id)
     finally:

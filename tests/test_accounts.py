@@ -134,6 +134,20 @@ def test_an_account_stores_no_secret_in_the_clear(app: FastAPI) -> None:
         assert service.totp_secret(account, account_keys(app.state.runtime)) == made.totp_secret
 
 
+def test_rewrap_reseals_totp_secrets_under_the_new_key(app: FastAPI) -> None:
+    old = account_keys(app.state.runtime)
+    newer = generate_kek("kek-newer")
+    rotated = AccountKeys(active=newer, keks={**old.keks, newer.key_id: newer})
+    with db.session_scope(app.state.runtime.sessions) as session:
+        made = _make(session, app)
+        assert service.reseal_totp_secrets(session, rotated) == 1
+        assert service.reseal_totp_secrets(session, rotated) == 0
+        account = session.execute(select(UserAccount)).scalar_one()
+        assert account.totp_kek_id == "kek-newer"
+        only_new = AccountKeys(active=newer, keks={newer.key_id: newer})
+        assert service.totp_secret(account, only_new) == made.totp_secret
+
+
 def test_five_failures_lock_for_fifteen_minutes(app: FastAPI) -> None:
     now = datetime.now(UTC)
     with db.session_scope(app.state.runtime.sessions) as session:

@@ -187,6 +187,9 @@ def test_five_failures_lock_the_account_and_the_right_password_is_refused(app: F
     assert failures[4].detail is not None and failures[4].detail["locked_now"] is True
     assert failures[5].detail == {"reason": "locked", "email_domain": "amsterdam.example.nl"}
     assert all(e.client_id == f"user:{made.account_id}" for e in failures)
+    locked, = entries(app, "web.account.locked")
+    assert (locked.client_id, locked.org_id) == (f"user:{made.account_id}", "GM0363")
+    assert locked.detail == {"reason": "wrong_password", "failures": 5, "locked_minutes": 15, "known_account": True}
     # after the lockout period the right password works again
     with db.session_scope(app.state.runtime.sessions) as session:
         session.execute(update(UserAccount).values(locked_until=datetime.now(UTC) - timedelta(seconds=1)))

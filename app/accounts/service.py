@@ -167,6 +167,19 @@ def totp_secret(account: UserAccount, keys: AccountKeys) -> str | None:
     return keys.open(account.totp_kek_id, bytes(account.totp_sealed), account.account_id)
 
 
+def reseal_totp_secrets(session: Session, keys: AccountKeys) -> int:
+    """Seal every TOTP secret under the active key-encryption key (``ttp keys rewrap``), so that
+    an old one can be retired; how many moved."""
+    moved = session.execute(select(UserAccount).where(
+        UserAccount.totp_sealed.is_not(None), UserAccount.totp_kek_id != keys.active.key_id)).scalars().all()
+    for account in moved:
+        secret = totp_secret(account, keys)
+        if secret is not None:
+            account.totp_kek_id, account.totp_sealed = keys.seal(secret, account.account_id)
+    session.flush()
+    return len(moved)
+
+
 # ---- the login steps ---------------------------------------------------------------------------
 class Outcome(StrEnum):
     ok = "ok"

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from app import dependencies
 from app.accounts import service, sessions, totp
 from app.accounts.keys import SealedSecretError
+from app.audit import log as audit_log
 from app.auth.principal import audit_context, audited
 from app.dependencies import RuntimeDep
 from app.runtime import Runtime
@@ -72,6 +73,22 @@ def set_cookie(response: Response, name: str, value: str, max_age: int | None = 
 
 def clear_cookie(response: Response, name: str) -> None:
     response.delete_cookie(name, path="/", secure=True, httponly=True, samesite="strict")
+
+
+def _record_lockout(request: Request, session: Session, attempt: service.Attempt) -> None:
+    """A lockout is an entry of its own (``web.account.locked``), beside the failure that caused it."""
+    if not attempt.locked_now:
+        return
+    context = audit_context(request)
+    account = attempt.account
+    audit_log.append(session, audit_log.AuditEvent(
+        action="web.account.locked", result="success", request_id=context.request_id,
+        client_id=f"user:{account.account_id}" if account else None,
+        org_type=account.org_type if account else None, org_id=account.org_id if account else None,
+        role=f"web:{account.org_type}" if account else None, resource=context.path, source=context.source,
+        detail={"reason": attempt.reason, "failures": service.MAX_FAILURES,
+                "locked_minutes": int(service.LOCKOUT.total_seconds() // 60), "known_account": account is not None},
+    ))
 
 
 def _audit_attempt(request: Request, attempt: service.Attempt, email: str | None) -> None:
@@ -139,6 +156,7 @@ def login_submit(
         return _login_page(request, runtime, status=403, error=FORM_EXPIRED, email=email, volgende=volgende)
     attempt = service.check_password(session, email, password)
     _audit_attempt(request, attempt, email)
+    _record_lockout(request, session, attempt)
     if attempt.outcome is not service.Outcome.ok or attempt.account is None:
         context.commit(session, 401)
         error = LOCKED if attempt.outcome is service.Outcome.locked else WRONG
@@ -216,6 +234,7 @@ def code_submit(
         return _code_page(request, row.csrf_token, volgende, status=403, error=FORM_EXPIRED)
     attempt = service.check_code(session, account, code, account_keys(runtime))
     _audit_attempt(request, attempt, None)
+    _record_lockout(request, session, attempt)
     if attempt.outcome is service.Outcome.locked:
         sessions.end(session, raw_id)
         context.commit(session, 401)
@@ -239,8 +258,10 @@ def start_full_session(request: Request, session: Session, runtime: Runtime, acc
     """Log ``account`` in: a new full session and the audit entry (committed); the raw session id
     (for the cookie) and the user."""
     context = audit_context(request)
-    service.logged_in(account, datetime.now(UTC))
-    started = sessions.start(session, account, sessions.FULL)
+    now = datetime.now(UTC)
+    service.logged_in(account, now)
+    sessions.purge_expired(session, now)
+    started = sessions.start(session, account, sessions.FULL, now)
     context.client_id = f"user:{account.account_id}"
     context.org_type, context.org_id = account.org_type, account.org_id
     context.role = f"web:{account.org_type}"
