@@ -108,7 +108,9 @@ def _audit_attempt(request: Request, attempt: service.Attempt, email: str | None
 # ---- step 1: e-mail and password -----------------------------------------------------------------
 def _login_page(request: Request, runtime: Runtime, *, status: int = 200, error: str | None = None,
                 notice: str | None = None, email: str = "", volgende: str = "/") -> Response:
-    token = secrets.token_urlsafe(32)
+    # The token of a form this browser already holds stays valid (a second tab does not void the first).
+    token = account_keys(runtime).unsign(request.cookies.get(LOGIN_CSRF_COOKIE, ""), LOGIN_CSRF_SALT)
+    token = token or secrets.token_urlsafe(32)
     response = render(request, "login/login.html", status_code=status, error=error, notice=notice, email=email,
                       volgende=safe_next(volgende), csrf_token=token,
                       oidc_providers=_oidc_names())
