@@ -109,15 +109,15 @@ def cli(env: dict[str, str], *args: str) -> str:
 
 
 @contextmanager
-def serve(env: dict[str, str], data_dir: Path) -> Iterator[str]:
+def serve(env: dict[str, str], data_dir: Path, workers: int = 1) -> Iterator[str]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log_file = (data_dir / "serve.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env,
+    extra = ["--workers", str(workers)] if workers > 1 else []
+    process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), *extra], env=env,
                                cwd=REPO_ROOT, stdout=log_file, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 90
-        while True:
+        while True:  # until it answers or exits: a busy machine is slow, not broken
             if process.poll() is not None:
                 raise SystemExit(f"the service exited ({process.returncode}); see {data_dir / 'serve.log'}:\n"
                                  + (data_dir / "serve.log").read_text()[-3000:])
@@ -126,8 +126,6 @@ def serve(env: dict[str, str], data_dir: Path) -> Iterator[str]:
                     break
             except httpx.TransportError:
                 pass
-            if time.monotonic() > deadline:
-                raise SystemExit("the service did not answer /healthz within 90 s")
             time.sleep(0.2)
         yield base
     finally:
