@@ -100,8 +100,9 @@ DEMO_ACCOUNTS = (
 
 
 def _first_run_accounts(settings: Settings) -> None:
-    """In development, when there are no web accounts yet: one demo account per role, their
-    password and TOTP secret added to first-run.json (mode 0600) under ``accounts``."""
+    """In development, beside the demo clients (a first-run.json exists) and when there are no web
+    accounts yet: one demo account per role, their password and TOTP secret added to first-run.json
+    (mode 0600) under ``accounts``. A data directory set up by hand (no first-run.json) gets none."""
     from sqlalchemy import func, select
 
     from app.accounts import service
@@ -109,6 +110,8 @@ def _first_run_accounts(settings: Settings) -> None:
     from app.models import UserAccount
 
     path = settings.resolved_data_dir / FIRST_RUN_FILE
+    if not path.exists():
+        return
     runtime = start_runtime(settings)
     try:
         with db.session_scope(runtime.sessions) as session:
@@ -140,9 +143,11 @@ def _print_demo_accounts(first: Path, host: str, port: int) -> None:
     try:
         accounts = json.loads(first.read_text()).get("accounts") or {}
     except (OSError, ValueError):
-        return
-    typer.echo(f"Open the pages: http://{host}:{port}/  (demo accounts below; the code is the TOTP of the secret, "
-               "e.g. `oathtool --totp -b SECRET` or any authenticator app)", err=True)
+        accounts = {}
+    typer.echo(f"Open the pages: http://{host}:{port}/", err=True)
+    if accounts:
+        typer.echo("Demo accounts (the code is the TOTP of the secret: add it to an authenticator app, or "
+                   "`oathtool --totp -b SECRET`):", err=True)
     for key, account in accounts.items():
         typer.echo(f"  {key:15} {account['email']}  password {account['password']}  "
                    f"TOTP secret {account['totp_secret']}", err=True)
