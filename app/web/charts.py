@@ -167,7 +167,7 @@ def period_chart(chart_id: str, title: str, description: str, points: Sequence[P
         line = []
         gaps.append(_el("rect", x=x - band / 2 + 3, y=TOP, width=max(1.0, band - 6), height=HEIGHT - TOP - BOTTOM,
                         fill=GAP_FILL, stroke=MUTED, stroke_width=1, stroke_dasharray="4 3"))
-        gap_text = GAP_TEXT.get(point.status) or point.note or "geen waarde"
+        gap_text = point.note or GAP_TEXT.get(point.status) or "geen waarde"
         gaps.append(_el("text", gap_text, x=x, y=middle, text_anchor="middle", fill=MUTED, font_size=12,
                         transform=f"rotate(-90 {x:.1f} {middle:.1f})"))
     if len(line) > 1:
@@ -216,17 +216,20 @@ def funnel_chart(chart_id: str, title: str, description: str, target: float, poi
     body.append(_el("text", "aantal (noemer)", x=LEFT + plot_width / 2, y=HEIGHT - BOTTOM + 40,
                     text_anchor="middle", fill=TEXT))
     samples = [n_from + (x_max - n_from) * (i / 80) ** 2 for i in range(81)]  # dense where the funnel bends
-    curves: dict[str, list[str]] = {"low_95": [], "high_95": [], "low_998": [], "high_998": []}
-    for n in samples:
-        limits = funnel_limits(target, max(1, round(n)))
-        if limits is None:
-            continue
-        for name in curves:
-            curves[name].append(f"{x_of(n):.1f},{scale.y(100 * getattr(limits, name)):.1f}")
-    for name, points_text in curves.items():
+    for name in ("low_95", "high_95", "low_998", "high_998"):
         colour, dash = (LIMIT_95, "6 4") if name.endswith("95") else (LIMIT_998, "2 3")
-        body.append(_el("polyline", points=" ".join(points_text), fill="none", stroke=colour, stroke_width=1.5,
-                        stroke_dasharray=dash))
+        segments: list[list[str]] = [[]]
+        for n in samples:
+            limits = funnel_limits(target, max(1, round(n)))
+            value = getattr(limits, name) if limits is not None else 0.0
+            if 0.0 < value < 1.0:  # a limit clipped at 0% or 100% is no line: the axis is the bound
+                segments[-1].append(f"{x_of(n):.1f},{scale.y(100 * value):.1f}")
+            elif segments[-1]:
+                segments.append([])
+        for segment in segments:
+            if len(segment) > 1:
+                body.append(_el("polyline", points=" ".join(segment), fill="none", stroke=colour,
+                                stroke_width=1.5, stroke_dasharray=dash))
     centre_y = scale.y(100 * target)
     body.append(_el("line", x1=x_of(0), x2=x_of(x_max), y1=centre_y, y2=centre_y, stroke=TEXT, stroke_width=1.5))
     for point in sorted(points, key=lambda p: p.label):

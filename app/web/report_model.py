@@ -72,7 +72,8 @@ class Row:
     n: int | None = None
     responses: bool = False
     response_rate: float | None = None
-    note: str = ""  # the suppression reason, a band, completeness
+    note: str = ""  # the suppression reason, what a band means, completeness
+    band: str = ""  # the bound published instead of a value ("hoogstens 7,2%")
     link: str | None = None
     position: str | None = None  # funnel: POSITION_NL key
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -85,9 +86,9 @@ class Row:
         if self.status == "missing":
             return "geen cijfers"
         if self.status == "band":
-            return self.note
+            return self.band
         if self.value is None:
-            return "geen waarde"
+            return "geen trajecten" if self.n == 0 else "geen waarde"
         return number_nl(self.value) + ("%" if self.unit == "%" else "")
 
     @property
@@ -129,7 +130,8 @@ def row_of(cell: ReportCellOut | None, indicator: Indicator, *, label: str, code
                 "verstreken")
     if cell.band:
         return Row(label, code, "band", unit, n=cell.denominator, responses=indicator.responses,
-                   response_rate=cell.response_rate, note=_band_nl(cell.band), link=link)
+                   response_rate=cell.response_rate, band=_band_nl(cell.band), link=link,
+                   note="zo weinig personen met of zonder deze uitkomst dat alleen een grens wordt getoond")
     status = "shown" if cell.value is not None else "empty"
     return Row(label, code, status, unit, value=cell.value, ci_low=cell.ci_low, ci_high=cell.ci_high,
                n=cell.denominator, responses=indicator.responses, response_rate=cell.response_rate, note=note,
@@ -171,7 +173,9 @@ def series_points(rows: Sequence[Row]) -> list[PeriodPoint]:
     for row in rows:
         status = row.status if row.status in ("shown", "suppressed", "band") else "missing"
         if status == "band":
-            points.append(PeriodPoint(row.code, "band", note=row.note))
+            points.append(PeriodPoint(row.code, "band", note=row.band))
+        elif status == "missing":
+            points.append(PeriodPoint(row.code, "missing", note=row.value_text))
         else:
             points.append(PeriodPoint(row.code, status, row.value, row.ci_low, row.ci_high))
     return points

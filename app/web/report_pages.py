@@ -156,13 +156,24 @@ class Frame:
         return found
 
 
+#: The period a framework is reported over (DOMAIN.md): half-years for jeugdhulp and JB, quarters for JR.
+NATURAL_KIND = {"jeugdhulp": "half", "jeugdbescherming": "half", "jeugdreclassering": "quarter"}
+
+
+def default_period(published: Sequence[Period], framework: str) -> Period:
+    """The latest published period of the framework's own length (or a year ending with it),
+    so a page opens on the newest figures that are not mostly withheld; else the latest of any."""
+    natural = [p for p in published if p.kind in (NATURAL_KIND[framework], "year")]
+    return max(natural or published, key=views.chronological)
+
+
 def frame(request: Request, session: Session, runtime: Runtime, unit: Unit, framework: str,
           period: str | None) -> Frame:
     published = views.published_periods(session, unit, framework)
     if period is not None:
         chosen = Period.parse(period)
     elif published:
-        chosen = max(published, key=views.chronological)
+        chosen = default_period(published, framework)
     else:
         next_slot = runtime.publisher.calendar.next_slot(datetime.now(UTC).date())
         raise Unavailable(409, f"Er zijn nog geen cijfers over {model.FRAMEWORK_NL[framework].lower()} "
