@@ -17,7 +17,6 @@ from urllib.parse import parse_qsl
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.audit import log as audit_log
 from app.audit.context import AuditContext
 from app.problems import PROBLEM_JSON, Problem, problem_body
 from app.settings import API_VERSION
@@ -154,14 +153,9 @@ class RequestContextMiddleware:
         await send({"type": "http.response.body", "body": body})
 
     def _write_audit(self, context: AuditContext, status: int) -> None:
-        session = self.runtime.sessions()
-        try:
-            audit_log.append(session, context.event(status))
-            session.commit()
-            context.written = True
-            self.runtime.metrics.audit_entries.labels(context.event(status).result).inc()
-        finally:
-            session.close()
+        # Committed before the response starts; in a group with the other requests waiting.
+        self.runtime.audit_writer.write(context.event(status))
+        context.written = True
 
     def _observe(self, scope: Scope, status: int, started: float, context: AuditContext) -> None:
         route = scope.get("route")

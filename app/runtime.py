@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app import db
 from app.audit import log as audit_log
 from app.audit.events import start_detail
+from app.audit.writer import AuditWriter
 from app.crypto.keyring import Keyring, KeyringError
 from app.observability import Metrics
 from app.privacy import configuration as privacy
@@ -51,6 +52,12 @@ class Runtime:
     records: ingestion.Context
     #: Releases: what making one needs (registry, configuration, keys); reports read stored releases.
     publisher: Publisher
+
+    @cached_property
+    def audit_writer(self) -> AuditWriter:
+        """Writes requests' audit entries in groups (one transaction for all that are waiting)."""
+        return AuditWriter(self.sessions,
+                           on_written=lambda event: self.metrics.audit_entries.labels(event.result).inc())
 
     @cached_property
     def read_sessions(self) -> sessionmaker[Session]:
@@ -130,4 +137,6 @@ class Runtime:
         log.info("started", extra={"config_sha256": self.privacy.sha256})
 
     def close(self) -> None:
+        if "audit_writer" in self.__dict__:
+            self.audit_writer.close()
         self.engine.dispose()
