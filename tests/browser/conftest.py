@@ -14,28 +14,36 @@ Fixtures (named in the web contract, so every page owner codes against the same 
   test opened fails the test (the pages must work under the strict CSP).
 - ``login_as(page, role)``: logs in through the form, password and then TOTP, as a NEW account of
   the role's organisation (fresh account, fresh TOTP secret: no replayed code, no lockout carried
-  over from another test); ends on the user's start page.
+  over from another test); returns once the browser is past the login (on the start page).
+- ``page_as(role)``: a new page already logged in as the role (one login per role and run, its
+  cookies reused): cheaper for a test that only looks; one that logs out must use ``login_as``.
 - ``check_accessibility(page)``: axe-core (axe-playwright-python) with the WCAG 2.1 A and AA
   rules; fails listing every violation (rule, impact, help, the elements and why).
 - ``screenshot(page, name)``: a full-page PNG to ``docs/screenshots/<name>.png`` (the test run
   makes them; ``TTP_SCREENSHOT_DIR`` writes them elsewhere).
+- ``totp_code(secret)`` and ``fill_login(page, account, code=None)`` for tests of the login itself.
 
-Roles and what the seeded store holds (constants below, for tests and paths):
+Roles (``ROLES``) and what the seeded store holds (the constants below, for paths and assertions):
 
-- ``"gemeente"``: an analyst of Amsterdam (GM0363), a member of the region Amsterdam-Amstelland,
-  which agreed to regional reports in this store's privacy configuration (``REGION``);
-- ``"andere_gemeente"``: an analyst of Amstelveen (GM0362), the same region (for "not yours" tests);
-- ``"aanbieder"``: Jeugdzorg Zeewind (98301012), jeugdhulp with records in all three municipalities;
-- ``"gi"``: Jeugdbescherming en Jeugdreclassering Amstelpoort (98302027), JB/JR records;
+- ``"gemeente"``: an analyst of Amsterdam (``MUNICIPALITY`` GM0363), a member of the region
+  Amsterdam-Amstelland (``REGION`` = ``amsterdam-amstelland``), which agreed to regional reports
+  in this store's privacy configuration (the example configuration with that one line changed);
+  so the analyst reads both /gemeente/GM0363 and /regio/amsterdam-amstelland. The region's
+  members with data are Amsterdam, Amstelveen and Ouder-Amstel (whose cells fall below the
+  threshold, so the region's breakdown by municipality has withheld cells; protecting the region
+  as one family also withholds some of Amsterdam's own quarters: that is how the service works);
+- ``"andere_gemeente"``: an analyst of Amstelveen (``OTHER_MUNICIPALITY`` GM0362), same region;
+- ``"aanbieder"``: Jeugdzorg Zeewind (``PROVIDER`` 98301012), jeugdhulp in all three;
+  ``OTHER_PROVIDER`` (98301043) is another provider with records there;
+- ``"gi"``: Jeugdbescherming en Jeugdreclassering Amstelpoort (``GI`` 98302027), JB/JR records;
 - ``"privacy"``: the TTP's privacy officer.
 
-The data is the demo population (``app.demo``, the generator ``make run`` uses) cut down to three
-municipalities of Amsterdam-Amstelland (Amsterdam, Amstelveen and the small Ouder-Amstel, whose
-cells fall below the threshold) and to trajectories started since 1 January of last year, loaded
-through the same services the API calls (consent registry, batch ingestion), then the releases
-due today published (``publish_due``), a retention run and a signed audit checkpoint. It is built
-once per test run (with pytest-xdist: once, under a file lock, then copied per worker) in about
-15-20 s, nearly all of it the disclosure protection of the region's releases.
+The data is the demo population (``app.demo``, the generator ``make run`` uses) cut down to those
+three municipalities and to trajectories started since 1 January of last year (about 570
+records), loaded through the same services the API calls (consent registry, batch ingestion);
+then a retention run, the releases due today (``publish_due``) and a signed audit checkpoint. It
+is built once per test run (with pytest-xdist: by the first worker, under a file lock, the others
+copy it) in about 20 s of CPU, most of it the disclosure protection of the releases.
 
 SQLite, not PostgreSQL: what these tests check is what a person sees in a browser; the page
 endpoints are tested on both databases through the ASGI app (``tests/test_web_*.py``), and the
@@ -63,6 +71,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,16 +90,16 @@ SCREENSHOTS = Path(os.environ.get("TTP_SCREENSHOT_DIR") or REPO_ROOT / "docs" / 
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 # ---- what the seeded store holds ------------------------------------------------------------------
-MUNICIPALITY = "GM0363"  # Amsterdam
-OTHER_MUNICIPALITY = "GM0362"  # Amstelveen
-SMALL_MUNICIPALITY = "GM0437"  # Ouder-Amstel: below the threshold
-REGION_NAME = "Amsterdam-Amstelland"
+MUNICIPALITY = "GM0363"  # Amsterdam, a member of the agreed region
+OTHER_MUNICIPALITY = "GM0362"  # Amstelveen, the same region
+SMALL_MUNICIPALITY = "GM0437"  # Ouder-Amstel, the same region: its cells fall below the threshold
+REGION_NAME = "Amsterdam-Amstelland"  # agreed to regional reports in the seeded store's privacy configuration
 REGION = "amsterdam-amstelland"  # the slug in /regio/{slug} and /v1/reports/regions/{id}
+SEEDED_MUNICIPALITIES = (MUNICIPALITY, OTHER_MUNICIPALITY, SMALL_MUNICIPALITY)
 PROVIDER = "98301012"  # Jeugdzorg Zeewind (jeugdhulp)
 OTHER_PROVIDER = "98301043"  # Kinder- en Jeugdpsychiatrie De Waterlelie (jeugdhulp)
 GI = "98302027"  # Jeugdbescherming en Jeugdreclassering Amstelpoort (JB/JR)
-INDICATOR = "1"
-SEEDED_MUNICIPALITIES = (MUNICIPALITY, OTHER_MUNICIPALITY, SMALL_MUNICIPALITY)
+INDICATOR = "1"  # Uitval
 
 #: role -> (org_type, org_id) of the accounts the harness makes.
 ROLES: dict[str, tuple[str, str]] = {
@@ -193,10 +202,11 @@ def _seed(data_dir: Path) -> None:
         assert {PROVIDER, OTHER_PROVIDER, GI} <= set(per_provider)
         retention(runtime, source="cli")
         made = publish_due(runtime.sessions, runtime.publisher, on=today)
-        region = [m for m in made if m.family == f"region:{REGION_NAME}" and m.framework == "jeugdhulp"]
-        assert region and all(m.release_id for m in region), "no release of the region was published"
-        assert any(f["withheld"] for m in region for f in m.figures["indicators"].values()), \
-            "the seeded region has no suppressed cell"
+        for family in (f"region:{REGION_NAME}",):
+            releases = [m for m in made if m.family == family and m.framework == "jeugdhulp"]
+            assert releases and all(m.release_id for m in releases), f"no release of {family} was published"
+            assert any(f["withheld"] for m in releases for f in m.figures["indicators"].values()), \
+                f"{family} has no suppressed cell"
         scheduled_checkpoint(runtime)
         accounts = {role: create_account(runtime, role, email=f"{role}@example.org")._asdict() for role in ROLES}
         (data_dir / "accounts.json").write_text(json.dumps(accounts), encoding="utf-8")
@@ -330,10 +340,12 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
-@pytest.fixture
-def page(browser: Any, live_server: str) -> Iterator[Any]:
-    context = browser.new_context(base_url=live_server, locale="nl-NL", viewport={"width": 1280, "height": 900},
-                                  accept_downloads=True)
+@contextmanager
+def open_page(browser: Any, base_url: str, storage_state: dict[str, Any] | None = None) -> Iterator[Any]:
+    """A page in a new browser context (with ``storage_state``: its cookies); fails when any page
+    it showed broke the Content-Security-Policy (Chromium reports that on the console)."""
+    context = browser.new_context(base_url=base_url, locale="nl-NL", viewport={"width": 1280, "height": 900},
+                                  accept_downloads=True, storage_state=storage_state)
     opened = context.new_page()
     csp: list[str] = []
     opened.on("console", lambda message: csp.append(message.text)
@@ -344,6 +356,12 @@ def page(browser: Any, live_server: str) -> Iterator[Any]:
         context.close()
     if csp:
         raise AssertionError("the page broke the Content-Security-Policy:\n" + "\n".join(csp))
+
+
+@pytest.fixture
+def page(browser: Any, live_server: str) -> Iterator[Any]:
+    with open_page(browser, live_server) as opened:
+        yield opened
 
 
 def fill_login(page: Any, account: Account, code: str | None = None) -> None:
@@ -368,6 +386,37 @@ def login_as(live: LiveServer) -> Callable[[Any, str], None]:
         page.wait_for_url(lambda url: "/inloggen" not in url)
 
     return login
+
+
+@dataclass
+class _Login:
+    state: dict[str, Any]
+    used: float
+
+
+_logins: dict[str, _Login] = {}
+
+
+@pytest.fixture
+def page_as(browser: Any, live: LiveServer) -> Iterator[Callable[[str], Any]]:
+    """``page_as(role)``: a page in a new context that is already logged in as the role (one login
+    through the form per role and run, its cookies reused; logged in again before the server's
+    idle timeout could have ended it). Cheaper than ``login_as`` for a test that only looks; a
+    test that logs out or changes its account must use ``login_as``."""
+    from app.accounts.sessions import IDLE
+
+    with ExitStack() as stack:
+        def make(role: str) -> Any:
+            login = _logins.get(role)
+            if login is None or time.monotonic() - login.used > IDLE.total_seconds() / 2:
+                with open_page(browser, live.url) as fresh:
+                    fill_login(fresh, create_account(live.runtime, role))
+                    fresh.wait_for_url(lambda url: "/inloggen" not in url)
+                    login = _logins[role] = _Login(fresh.context.storage_state(), time.monotonic())
+            login.used = time.monotonic()
+            return stack.enter_context(open_page(browser, live.url, storage_state=login.state))
+
+        yield make
 
 
 # ---- accessibility and screenshots ------------------------------------------------------------------
