@@ -192,7 +192,7 @@ def test_verification_says_intact_on_an_honest_log(app, officer) -> None:
     seen = text_of(answer.text)
     assert re.search(r"Het auditlog is intact: \d+ regels, laatste controlepunt #1 van \d{1,2} \w+ \d{4} "
                      r"\d\d:\d\d, handtekening geldig\.", seen), seen
-    assert "1 ondertekende controlepunten passen er precies bij" in seen
+    assert "het ondertekende controlepunt past er precies bij en zijn handtekening is geldig" in seen
     assert "niet intact" not in seen
     with app.state.runtime.sessions() as session:
         entry = reading.latest_of(session, ("page.privacy.verification.run",))

@@ -527,7 +527,8 @@ def register(
 
 # ---- the publication register ---------------------------------------------------------------------
 FAMILY_KINDS = {"municipality": "Gemeente", "region": "Regio", "provider": "Aanbieder"}
-FRAMEWORKS = {"jeugdhulp": "Jeugdhulp", "jbjr": "Jeugdbescherming en jeugdreclassering"}
+FRAMEWORKS = {"jeugdhulp": "Jeugdhulp", "jeugdbescherming": "Jeugdbescherming",
+              "jeugdreclassering": "Jeugdreclassering", "jbjr": "Jeugdbescherming en jeugdreclassering"}
 RELEASE_CHECKS = {releases.RELEASE_OK: "Geldig", releases.RELEASE_CHANGED: "Ongeldig: gewijzigd na publicatie",
                   releases.RELEASE_NOT_AUDITED: "Ongeldig: hash wijkt af van het auditlog"}
 
