@@ -111,32 +111,45 @@ def _valid_period(text: str) -> Period | None:
 
 # ---- uploads ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class CountLine:
+class CountRow:
     quarter: str
     framework: str
-    indicator: str
-    records: int
+    records: dict[str, int]  # indicator id -> how many of the provider's records count in it
 
 
-def counted(session: Session, provider_id: str) -> dict[str, list[CountLine]]:
+@dataclass(frozen=True)
+class Counted:
+    """One municipality's lines: the indicator columns (id, short Dutch name) and a row per quarter and framework."""
+
+    columns: list[tuple[str, str]]
+    rows: list[CountRow]
+
+
+def counted(session: Session, provider_id: str, runtime: Runtime) -> dict[str, Counted]:
     """What the provider's own records count in now, per municipality, quarter and indicator: the
     batch receipt's lines over all its records still stored. From the aggregate store (no record is
     opened) and, like the receipt, without the linkage indicators, which also depend on other
-    providers' records."""
+    providers' records. Only the registry's indicators (not the informant split stored beside them)."""
+    registry = [i for i in runtime.publisher.registry.indicators if i.id not in LINKED_INDICATORS]
+    order = {i.id: n for n, i in enumerate(registry)}
+    names = {i.id: i.name_nl.split(" (")[0] for i in registry}
     rows = session.execute(
         select(ReportCell.municipality, ReportCell.period, ReportCell.framework, ReportCell.indicator,
                func.sum(ReportCell.count))
-        .where(ReportCell.provider_id == provider_id, ReportCell.indicator.not_in(sorted(LINKED_INDICATORS)))
+        .where(ReportCell.provider_id == provider_id, ReportCell.indicator.in_(sorted(order)))
         .group_by(ReportCell.municipality, ReportCell.period, ReportCell.framework, ReportCell.indicator)
     ).all()
-    out: dict[str, list[CountLine]] = defaultdict(list)
+    found: dict[str, dict[tuple[str, str], dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
     for municipality, quarter, framework, indicator, records in rows:
         if records:
-            out[municipality].append(CountLine(quarter, framework, indicator, int(records)))
-    for lines in out.values():
-        lines.sort(key=lambda line: (line.quarter, line.framework, line.indicator), reverse=False)
-        lines.sort(key=lambda line: line.quarter, reverse=True)
-    return dict(sorted(out.items()))
+            found[municipality][(quarter, framework)][indicator] = int(records)
+    out = {}
+    for municipality, lines in sorted(found.items()):
+        present = sorted({i for counts in lines.values() for i in counts}, key=order.__getitem__)
+        ordered = sorted(lines.items(), key=lambda item: (item[0][0], item[0][1]), reverse=True)
+        out[municipality] = Counted([(i, names[i]) for i in present],
+                                    [CountRow(quarter, framework, counts) for (quarter, framework), counts in ordered])
+    return out
 
 
 @router.get("/aanbieder/{agb}/aanleveringen", name="page.provider.uploads")
@@ -150,16 +163,14 @@ def uploads(request: Request, user: ProviderUser, session: dependencies.DbSessio
     ).scalars().all()
     total = session.execute(select(func.count()).select_from(RecordBatch)
                             .where(RecordBatch.provider_id == agb)).scalar_one()
-    lines = counted(session, agb)
+    lines = counted(session, agb, runtime)
     calendar, today = runtime.publisher.calendar, datetime.now(UTC).date()
-    next_change = {quarter: calendar.next_change(Period.parse(quarter), today)
-                   for quarter in {line.quarter for found in lines.values() for line in found}}
-    registry = runtime.publisher.registry
-    names = {i.id: i.name_nl for i in registry.indicators}
+    next_change = {row.quarter: calendar.next_change(Period.parse(row.quarter), today)
+                   for found in lines.values() for row in found.rows}
     audit_context(request).detail = {"batches": len(batches), "municipalities": len(lines)}
     return render(request, "provider/aanleveringen.html", **_helpers(runtime, user, agb, "aanleveringen"),
                   batches=batches, total_batches=total, lines=lines, next_change=next_change,
-                  indicator_names=names, frameworks=FRAMEWORKS)
+                  frameworks=FRAMEWORKS)
 
 
 # ---- stories ------------------------------------------------------------------------------------
