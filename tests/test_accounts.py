@@ -15,12 +15,14 @@ from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner, Result
 
 from app import db
 from app.accounts import oidc, passwords, service, sessions, totp
 from app.accounts.keys import AccountKeys, SealedSecretError
 from app.crypto.envelope import generate_kek
-from app.models import UserAccount
+from app.models import AuditEntry, UserAccount, WebSession
+from app.settings import Settings
 from app.web.deps import account_keys
 
 PASSWORD = "een-lange-zin-als-wachtwoord"
@@ -296,3 +298,45 @@ def test_oidc_pages(api: TestClient, configured: oidc.OidcProvider) -> None:
     stray = api.get("/inloggen/oidc/utrecht/terug", params={"code": "c", "state": "s"})
     assert stray.status_code == 401
     assert "niet hier begonnen" in stray.text
+
+
+# ---- ttp users ------------------------------------------------------------------------------------------
+def test_ttp_users_commands(app: FastAPI, settings: Settings) -> None:
+    from app.cli import cli
+
+    env = {"TTP_DATA_DIR": str(settings.data_dir), "TTP_DATABASE_URL": settings.resolved_database_url,
+           "TTP_KEY_DIR": str(settings.key_dir), "TTP_PRIVACY_CONFIG": str(settings.privacy_config),
+           "TTP_LOG_LEVEL": "WARNING"}
+
+    def ttp(*args: str) -> Result:
+        return CliRunner().invoke(cli, list(args), env=env)
+
+    added = ttp("users", "add", "--org-type", "municipality", "--org-id", "GM0344", "--email",
+                "Analist@Utrecht.Example.nl", "--json")
+    assert added.exit_code == 0, added.output
+    made = json.loads(added.stdout)
+    assert made["email"] == "analist@utrecht.example.nl" and len(made["totp_secret"]) == 32
+    assert passwords.policy_problem(made["password"]) is None
+    refused = ttp("users", "add", "--org-type", "provider", "--org-id", "1234", "--email", "x@example.nl")
+    assert refused.exit_code != 0 and "AGB" in refused.output
+    listed = ttp("users", "list")
+    assert "analist@utrecht.example.nl" in listed.stdout and made["password"] not in listed.stdout
+    assert made["totp_secret"] not in listed.stdout
+    with db.session_scope(app.state.runtime.sessions) as session:
+        account = session.execute(select(UserAccount)).scalar_one()
+        sessions.start(session, account, sessions.FULL)
+    assert ttp("users", "disable", "--email", "analist@utrecht.example.nl").exit_code == 0
+    reset = ttp("users", "reset-password", "--email", "analist@utrecht.example.nl")
+    assert reset.exit_code == 0
+    new_password = reset.stdout.split("password: ")[1].split()[0]
+    with db.session_scope(app.state.runtime.sessions) as session:
+        account = session.execute(select(UserAccount)).scalar_one()
+        assert account.disabled and account.password_hash
+        assert passwords.verify_password(new_password, account.password_hash)
+        assert session.execute(select(WebSession)).first() is None, "disabling left a session"
+        audit = session.execute(select(AuditEntry).where(AuditEntry.action.like("users.%"))
+                                .order_by(AuditEntry.seq)).scalars().all()
+        assert [a.action for a in audit] == ["users.add", "users.disable", "users.reset_password"]
+        assert all(a.resource == f"users/{made['account_id']}" for a in audit)
+        logged = " ".join(str(a.detail) for a in audit)
+        assert "analist" not in logged and made["password"] not in logged
