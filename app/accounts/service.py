@@ -122,12 +122,17 @@ def create_account(
                       totp.provisioning_uri(secret, address) if secret else None)
 
 
-def by_email(session: Session, email: str) -> UserAccount | None:
+def by_email(session: Session, email: str, *, for_update: bool = False) -> UserAccount | None:
+    """The account of ``email``; ``for_update`` locks its row (PostgreSQL) until the transaction
+    ends, so that concurrent attempts count every failure and a code is used once."""
     try:
         address = normalise_email(email)
     except AccountError:
         return None
-    return session.execute(select(UserAccount).where(UserAccount.email == address)).scalar_one_or_none()
+    query = select(UserAccount).where(UserAccount.email == address)
+    if for_update:
+        query = query.with_for_update()
+    return session.execute(query).scalar_one_or_none()
 
 
 def by_account_id(session: Session, account_id: str) -> UserAccount | None:
@@ -249,7 +254,7 @@ def _fail(account: UserAccount, reason: str, now: datetime) -> Attempt:
 def check_password(session: Session, email: str, password: str, now: datetime | None = None) -> Attempt:
     """Step one. ``ok`` means: go on to the code (the failure count is reset only after it)."""
     now = now or datetime.now(UTC)
-    account = by_email(session, email)
+    account = by_email(session, email, for_update=True)
     if account is None or account.password_hash is None:
         passwords.spend_like_a_check(password)
         if UNKNOWN_ADDRESSES.locked(email, now):
@@ -276,6 +281,7 @@ def check_code(session: Session, account: UserAccount, code: str, keys: AccountK
                now: datetime | None = None) -> Attempt:
     """Step two: the TOTP code, once per time step. A wrong code counts as a failure."""
     now = now or datetime.now(UTC)
+    session.refresh(account, with_for_update=True)  # one code per step, even when two arrive at once
     if is_locked(account, now):
         return Attempt(Outcome.locked, account, "locked")
     if account.disabled:
