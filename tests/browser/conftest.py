@@ -38,12 +38,13 @@ Roles (``ROLES``) and what the seeded store holds (the constants below, for path
 - ``"gi"``: Jeugdbescherming en Jeugdreclassering Amstelpoort (``GI`` 98302027), JB/JR records;
 - ``"privacy"``: the TTP's privacy officer.
 
-The data is the demo population (``app.demo``, the generator ``make run`` uses) cut down to those
-three municipalities and to trajectories started since 1 January of last year (about 570
-records), loaded through the same services the API calls (consent registry, batch ingestion);
-then a retention run, the releases due today (``publish_due``) and a signed audit checkpoint. It
-is built once per test run (with pytest-xdist: by the first worker, under a file lock, the others
-copy it) in about 20 s of CPU, most of it the disclosure protection of the releases.
+The data is the demo population (``app.demo``, the generator ``make run`` uses, 3,000 records)
+cut down to those three municipalities, with Groningen's youths moved to Amsterdam, and to
+trajectories started since 1 January of last year (about 900 records, 830 in Amsterdam),
+loaded through the same services the API calls (consent registry, batch ingestion); then a
+retention run, the releases due today (``publish_due``) and a signed audit checkpoint. It is
+built once per test run (with pytest-xdist: by the first worker, under a file lock, the others
+copy it) in about 20-25 s of CPU, most of it the disclosure protection of the region's releases.
 
 SQLite, not PostgreSQL: what these tests check is what a person sees in a browser; the page
 endpoints are tested on both databases through the ASGI app (``tests/test_web_*.py``), and the
@@ -178,14 +179,26 @@ def _seed(data_dir: Path) -> None:
         today = datetime.now(UTC).date()
         since = f"{today.year - 1}-01-01"
         population = generate(3000, seed=2025, provider_key=generate_key("v1"), today=today)
-        records = [r for r in population.records
-                   if r.body["municipality"] in SEEDED_MUNICIPALITIES and r.body["start_date"] >= since]
+        region_of = {m: region for region, members in runtime.codelists.regions.items() for m in members}
+
+        def moved(municipality: str) -> str | None:
+            """Where a demo youth lives here: the seeded municipalities stay, Groningen's youths
+            move to Amsterdam (enough trajectories per provider for a funnel plot with points),
+            the others are left out."""
+            if municipality in SEEDED_MUNICIPALITIES:
+                return municipality
+            return MUNICIPALITY if region_of.get(municipality) == "Groningen" else None
+
+        records = [r for r in population.records if moved(r.body["municipality"]) and r.body["start_date"] >= since]
+        for record in records:
+            record.body["municipality"] = moved(record.body["municipality"])
         used = {(r.provider, r.consent_ref) for r in records}
         consent_ids: dict[tuple[str, str], str] = {}
         with db.session_scope(runtime.sessions) as session:
             for consent in population.consents:
                 key = (consent.provider, consent.body["consent_ref"])
                 if key in used:
+                    consent.body["municipalities"] = [moved(m) for m in consent.body["municipalities"]]
                     consent_ids[key] = registry.register(
                         session, provider_id=consent.provider, new=_new_consent(consent.body),
                         pseudonymiser=runtime.pseudonymiser, configuration=runtime.privacy.configuration,
