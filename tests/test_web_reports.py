@@ -372,3 +372,55 @@ def test_a_withheld_cell_is_a_row_that_says_so_and_never_zero() -> None:
     banded = report_model.row_of(ReportCellOut(dimensions={}, indicator="1", suppressed=False, denominator=40,
                                                band="<= 5.3%", threshold=10), indicator, label="x", code="x")
     assert banded.value_text == "hoogstens 5,3%"
+
+
+# ---- JB/JR: the process context beside the figures --------------------------------------------------
+@pytest.mark.slow
+def test_jb_figures_show_the_institutions_process_context_and_its_mirror_opens_on_jb(
+    api: TestClient, token_for, year: int, publish, client_for: Client, app: FastAPI
+) -> None:
+    import copy
+
+    from app.records.schemas import EXAMPLE_RECORDS
+    from app.reports import process_context
+    from app.reports.periods import Period
+    from tests.test_records_api import Population, post
+    from tests.test_reports_api import _quarter_dates
+
+    institution = "40000007"
+    headers = token_for("provider", institution)
+    people = Population(api, headers)
+    records = []
+    for n in range(14):
+        record = copy.deepcopy(EXAMPLE_RECORDS["jeugdbescherming"])
+        pseudonym, consent_id = people.person(5000 + n, "GM0363")
+        start, end = _quarter_dates(year, 1, n)
+        record.update(record_id=f"jb-{n}", pseudonym=pseudonym, consent_id=consent_id, municipality="GM0363",
+                      start_date=start, end_date=end)
+        records.append(record)
+    assert post(api, headers, records).status_code == 200
+    context_text = "Veel wisselingen van jeugdbeschermer door verloop in het team."
+    with app.state.runtime.sessions() as session:
+        process_context.save(session, provider_id=institution, municipality="GM0363",
+                             period=Period.parse(f"{year}-Q1"), fields={"working_relationship": context_text})
+        session.commit()
+    publish()
+    web = client_for("municipality", "GM0363")
+    page = web.get("/gemeente/GM0363", params={"kader": "jeugdbescherming", "periode": str(year)})
+    assert page.status_code == 200, page.text
+    seen = text_of(page.text)
+    assert "Context van het proces (JB/JR)" in seen and "Werkrelatie" in seen and context_text in seen
+    agenda = web.get(f"/gemeente/GM0363/gesprek/{institution}",
+                     params={"kader": "jeugdbescherming", "periode": str(year)})
+    assert context_text in text_of(agenda.text)
+    assert "samenwerking in de keten" in text_of(agenda.text)  # the JB/JR questions
+    # jeugdhulp figures carry no JB/JR context
+    jeugdhulp = web.get("/gemeente/GM0363", params={"periode": str(year), "kader": "jeugdhulp"})
+    assert jeugdhulp.status_code == 409 and context_text not in text_of(jeugdhulp.text)
+    # without a chosen framework the page opens on the one that has figures (here only JB)
+    assert "Gemeente Amsterdam: jeugdbescherming" in text_of(web.get("/gemeente/GM0363").text)
+    # the institution's mirror report opens on its own framework, not on an empty jeugdhulp page
+    mirror = client_for("provider", institution).get(f"/aanbieder/{institution}")
+    assert mirror.status_code == 200, mirror.text
+    assert f"Aanbieder {institution}: jeugdbescherming" in text_of(mirror.text)
+    assert context_text in text_of(mirror.text)

@@ -383,17 +383,26 @@ def _provider(user: WebUser, agb: str, runtime: Runtime) -> Unit:
     return views.provider_unit(agb, runtime)
 
 
-def _run(request: Request, session: Session, runtime: Runtime, unit: Unit, framework: str, period: str | None,
-         page: Callable[[Frame], Response]) -> Response:
-    return _serve(request, session, unit, framework,
-                  lambda: page(frame(request, session, runtime, unit, framework, period)))
+def _run(request: Request, session: Session, runtime: Runtime, unit: Unit, framework: str | None,
+         period: str | None, page: Callable[[Frame], Response]) -> Response:
+    chosen = framework or first_framework(session, unit)
+    return _serve(request, session, unit, chosen, lambda: page(frame(request, session, runtime, unit, chosen, period)))
+
+
+def first_framework(session: Session, unit: Unit) -> str:
+    """Without a chosen framework: jeugdhulp, unless the unit has figures only for JB or JR (a
+    certified institution's mirror report opens on its own figures, not on an empty page)."""
+    for framework in model.FRAMEWORK_NL:
+        if views.published_periods(session, unit, framework):
+            return framework
+    return "jeugdhulp"
 
 
 @router.get("/gemeente/{code}", name="page.municipality.overview")
 @audited("page.municipality.overview")
 def municipality_overview(request: Request, user: MunicipalityUser, session: dependencies.ReadSession,
                           runtime: RuntimeDep, code: str = CODE, periode: str | None = PeriodQuery,
-                          kader: Framework = "jeugdhulp", formaat: Format = "html") -> Response:
+                          kader: Framework | None = None, formaat: Format = "html") -> Response:
     unit = _municipality(user, code, runtime)
     return _run(request, session, runtime, unit, kader, periode, lambda fr: overview_page(fr, formaat))
 
@@ -402,7 +411,7 @@ def municipality_overview(request: Request, user: MunicipalityUser, session: dep
 @audited("page.municipality.indicator")
 def municipality_indicator(request: Request, user: MunicipalityUser, session: dependencies.ReadSession,
                            runtime: RuntimeDep, code: str = CODE, indicator: str = INDICATOR,
-                           periode: str | None = PeriodQuery, kader: Framework = "jeugdhulp",
+                           periode: str | None = PeriodQuery, kader: Framework | None = None,
                            per: Series = "kwartaal", formaat: Format = "html") -> Response:
     unit = _municipality(user, code, runtime)
     return _run(request, session, runtime, unit, kader, periode,
@@ -413,7 +422,7 @@ def municipality_indicator(request: Request, user: MunicipalityUser, session: de
 @audited("page.municipality.funnel")
 def municipality_funnel(request: Request, user: MunicipalityUser, session: dependencies.ReadSession,
                         runtime: RuntimeDep, code: str = CODE, indicator: str = INDICATOR,
-                        periode: str | None = PeriodQuery, kader: Framework = "jeugdhulp",
+                        periode: str | None = PeriodQuery, kader: Framework | None = None,
                         formaat: Format = "html") -> Response:
     unit = _municipality(user, code, runtime)
     return _run(request, session, runtime, unit, kader, periode, lambda fr: funnel_page(fr, indicator, formaat))
@@ -424,7 +433,7 @@ def municipality_funnel(request: Request, user: MunicipalityUser, session: depen
 def municipality_breakdown(request: Request, user: MunicipalityUser, session: dependencies.ReadSession,
                            runtime: RuntimeDep, code: str = CODE, naar: AreaBy = "provider",
                            indicator: str | None = Query(default=None, pattern=r"^[a-z0-9.]{1,40}$"),
-                           periode: str | None = PeriodQuery, kader: Framework = "jeugdhulp",
+                           periode: str | None = PeriodQuery, kader: Framework | None = None,
                            formaat: Format = "html") -> Response:
     unit = _municipality(user, code, runtime)
     return _run(request, session, runtime, unit, kader, periode,
@@ -435,7 +444,7 @@ def municipality_breakdown(request: Request, user: MunicipalityUser, session: de
 @audited("page.municipality.agenda")
 def municipality_agenda(request: Request, user: MunicipalityUser, session: dependencies.ReadSession,
                         runtime: RuntimeDep, code: str = CODE, agb: str = AGB, periode: str | None = PeriodQuery,
-                        kader: Framework = "jeugdhulp", formaat: Format = "html") -> Response:
+                        kader: Framework | None = None, formaat: Format = "html") -> Response:
     unit = _municipality(user, code, runtime)
     return _run(request, session, runtime, unit, kader, periode, lambda fr: agenda_page(fr, agb, formaat))
 
@@ -445,7 +454,7 @@ def municipality_agenda(request: Request, user: MunicipalityUser, session: depen
 @audited("page.region.overview")
 def region_overview(request: Request, user: MunicipalityUser, session: dependencies.ReadSession,
                     runtime: RuntimeDep, slug: str = SLUG, periode: str | None = PeriodQuery,
-                    kader: Framework = "jeugdhulp", formaat: Format = "html") -> Response:
+                    kader: Framework | None = None, formaat: Format = "html") -> Response:
     unit = _region(user, slug, runtime)
     return _run(request, session, runtime, unit, kader, periode, lambda fr: overview_page(fr, formaat))
 
@@ -454,7 +463,7 @@ def region_overview(request: Request, user: MunicipalityUser, session: dependenc
 @audited("page.region.indicator")
 def region_indicator(request: Request, user: MunicipalityUser, session: dependencies.ReadSession,
                      runtime: RuntimeDep, slug: str = SLUG, indicator: str = INDICATOR,
-                     periode: str | None = PeriodQuery, kader: Framework = "jeugdhulp", per: Series = "kwartaal",
+                     periode: str | None = PeriodQuery, kader: Framework | None = None, per: Series = "kwartaal",
                      formaat: Format = "html") -> Response:
     unit = _region(user, slug, runtime)
     return _run(request, session, runtime, unit, kader, periode,
@@ -465,7 +474,7 @@ def region_indicator(request: Request, user: MunicipalityUser, session: dependen
 @audited("page.region.funnel")
 def region_funnel(request: Request, user: MunicipalityUser, session: dependencies.ReadSession,
                   runtime: RuntimeDep, slug: str = SLUG, indicator: str = INDICATOR,
-                  periode: str | None = PeriodQuery, kader: Framework = "jeugdhulp",
+                  periode: str | None = PeriodQuery, kader: Framework | None = None,
                   formaat: Format = "html") -> Response:
     unit = _region(user, slug, runtime)
     return _run(request, session, runtime, unit, kader, periode, lambda fr: funnel_page(fr, indicator, formaat))
@@ -476,7 +485,7 @@ def region_funnel(request: Request, user: MunicipalityUser, session: dependencie
 def region_breakdown(request: Request, user: MunicipalityUser, session: dependencies.ReadSession,
                      runtime: RuntimeDep, slug: str = SLUG, naar: WideBy = "provider",
                      indicator: str | None = Query(default=None, pattern=r"^[a-z0-9.]{1,40}$"),
-                     periode: str | None = PeriodQuery, kader: Framework = "jeugdhulp",
+                     periode: str | None = PeriodQuery, kader: Framework | None = None,
                      formaat: Format = "html") -> Response:
     unit = _region(user, slug, runtime)
     return _run(request, session, runtime, unit, kader, periode,
@@ -487,7 +496,7 @@ def region_breakdown(request: Request, user: MunicipalityUser, session: dependen
 @audited("page.region.agenda")
 def region_agenda(request: Request, user: MunicipalityUser, session: dependencies.ReadSession,
                   runtime: RuntimeDep, slug: str = SLUG, agb: str = AGB, periode: str | None = PeriodQuery,
-                  kader: Framework = "jeugdhulp", formaat: Format = "html") -> Response:
+                  kader: Framework | None = None, formaat: Format = "html") -> Response:
     unit = _region(user, slug, runtime)
     return _run(request, session, runtime, unit, kader, periode, lambda fr: agenda_page(fr, agb, formaat))
 
@@ -497,7 +506,7 @@ def region_agenda(request: Request, user: MunicipalityUser, session: dependencie
 @audited("page.provider.overview")
 def provider_overview(request: Request, user: ProviderUser, session: dependencies.ReadSession,
                       runtime: RuntimeDep, agb: str = AGB, periode: str | None = PeriodQuery,
-                      kader: Framework = "jeugdhulp", formaat: Format = "html") -> Response:
+                      kader: Framework | None = None, formaat: Format = "html") -> Response:
     unit = _provider(user, agb, runtime)
     return _run(request, session, runtime, unit, kader, periode, lambda fr: overview_page(fr, formaat))
 
@@ -506,7 +515,7 @@ def provider_overview(request: Request, user: ProviderUser, session: dependencie
 @audited("page.provider.indicator")
 def provider_indicator(request: Request, user: ProviderUser, session: dependencies.ReadSession,
                        runtime: RuntimeDep, agb: str = AGB, indicator: str = INDICATOR,
-                       periode: str | None = PeriodQuery, kader: Framework = "jeugdhulp", per: Series = "kwartaal",
+                       periode: str | None = PeriodQuery, kader: Framework | None = None, per: Series = "kwartaal",
                        formaat: Format = "html") -> Response:
     unit = _provider(user, agb, runtime)
     return _run(request, session, runtime, unit, kader, periode,
@@ -518,7 +527,7 @@ def provider_indicator(request: Request, user: ProviderUser, session: dependenci
 def provider_breakdown(request: Request, user: ProviderUser, session: dependencies.ReadSession,
                        runtime: RuntimeDep, agb: str = AGB, naar: ProviderBy = "municipality",
                        indicator: str | None = Query(default=None, pattern=r"^[a-z0-9.]{1,40}$"),
-                       periode: str | None = PeriodQuery, kader: Framework = "jeugdhulp",
+                       periode: str | None = PeriodQuery, kader: Framework | None = None,
                        formaat: Format = "html") -> Response:
     unit = _provider(user, agb, runtime)
     return _run(request, session, runtime, unit, kader, periode,
@@ -529,6 +538,6 @@ def provider_breakdown(request: Request, user: ProviderUser, session: dependenci
 @audited("page.provider.agenda")
 def provider_agenda(request: Request, user: ProviderUser, session: dependencies.ReadSession,
                     runtime: RuntimeDep, agb: str = AGB, code: str = CODE, periode: str | None = PeriodQuery,
-                    kader: Framework = "jeugdhulp", formaat: Format = "html") -> Response:
+                    kader: Framework | None = None, formaat: Format = "html") -> Response:
     unit = _provider(user, agb, runtime)
     return _run(request, session, runtime, unit, kader, periode, lambda fr: agenda_page(fr, code, formaat))
