@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from app import dependencies
@@ -130,7 +131,7 @@ def last_verification(session: Any) -> LastVerification | None:
 
 @router.get("/privacy", name="page.privacy.start")
 @audited("page.privacy.start")
-def start(request: Request, user: PrivacyOfficerUser, session: dependencies.DbSession) -> Response:
+def start(request: Request, user: PrivacyOfficerUser, session: dependencies.ReadSession) -> Response:
     latest = checkpoints.latest(session)
     return render(request, "privacy/start.html", **_context(
         length=reading.length(session), latest=latest, verification=last_verification(session)))
@@ -207,7 +208,7 @@ def detail_text(detail: Any) -> list[tuple[str, str]]:
 def auditlog(
     request: Request,
     user: PrivacyOfficerUser,
-    session: dependencies.DbSession,
+    session: dependencies.ReadSession,
     van: Annotated[str, Query(max_length=20)] = "",
     tot: Annotated[str, Query(max_length=20)] = "",
     actie: Annotated[str, Query(max_length=100)] = "",
@@ -349,14 +350,14 @@ def _verify(session: Any, runtime: Runtime, saved: Any = None, saved_key: Any = 
 
 @router.get("/privacy/verificatie", name="page.privacy.verification")
 @audited("page.privacy.verification")
-def verification(request: Request, user: PrivacyOfficerUser, session: dependencies.DbSession) -> Response:
+def verification(request: Request, user: PrivacyOfficerUser, session: dependencies.ReadSession) -> Response:
     return render(request, "privacy/verificatie.html", **_context(
         result=None, upload_error=None, verification=last_verification(session), length=reading.length(session)))
 
 
 @router.post("/privacy/verificatie", name="page.privacy.verification.run")
 @audited("page.privacy.verification.run")
-async def run_verification(request: Request, user: CsrfPrivacyOfficerUser, session: dependencies.DbSession,
+async def run_verification(request: Request, user: CsrfPrivacyOfficerUser, session: dependencies.ReadSession,
                            runtime: RuntimeDep) -> Response:
     form = await request.form()
     upload = form.get("controlepunt")
@@ -372,10 +373,10 @@ async def run_verification(request: Request, user: CsrfPrivacyOfficerUser, sessi
             upload_error = str(exc)
     if upload_error is not None:
         audit_context(request).detail = {"saved_checkpoint": "unreadable"}
+        last, length = await run_in_threadpool(lambda: (last_verification(session), reading.length(session)))
         return render(request, "privacy/verificatie.html", status_code=400, **_context(
-            result=None, upload_error=upload_error, verification=last_verification(session),
-            length=reading.length(session)))
-    result = _verify(session, runtime, saved, saved_key)
+            result=None, upload_error=upload_error, verification=last, length=length))
+    result = await run_in_threadpool(_verify, session, runtime, saved, saved_key)  # reads the whole log
     outcome = result["outcome"]
     audit_context(request).detail = {"count": outcome.entries, "ok": result["ok"],
                                      "checkpoints_checked": outcome.checkpoints_checked,
@@ -409,7 +410,7 @@ def _checkpoint_view(record: AuditCheckpoint, runtime: Runtime) -> dict[str, Any
 def checkpoint(
     request: Request,
     user: PrivacyOfficerUser,
-    session: dependencies.DbSession,
+    session: dependencies.ReadSession,
     runtime: RuntimeDep,
     formaat: Annotated[str, Query(pattern=r"^(html|json)$")] = "html",
 ) -> Response:
@@ -448,7 +449,7 @@ REVISION_POINTS = {"next_release": "bij de eerstvolgende publicatie na de eerste
 def configuration(
     request: Request,
     user: PrivacyOfficerUser,
-    session: dependencies.DbSession,
+    session: dependencies.ReadSession,
     runtime: RuntimeDep,
     formaat: Annotated[str, Query(pattern=r"^(html|toml)$")] = "html",
 ) -> Response:
@@ -550,7 +551,7 @@ def family_label(family: str, municipality_names: Mapping[str, str]) -> str:
 def publications(
     request: Request,
     user: PrivacyOfficerUser,
-    session: dependencies.DbSession,
+    session: dependencies.ReadSession,
     runtime: RuntimeDep,
     soort: Annotated[str, Query(max_length=20)] = "",
     jaar: Annotated[str, Query(max_length=4)] = "",
@@ -597,7 +598,7 @@ def source_label(source: str | None) -> str:
 def retention(
     request: Request,
     user: PrivacyOfficerUser,
-    session: dependencies.DbSession,
+    session: dependencies.ReadSession,
     runtime: RuntimeDep,
 ) -> Response:
     where = reading.EntryFilter(action="retention.run")
