@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from authlib.integrations.requests_client import OAuth2Session  # type: ignore[import-untyped]
+from authlib.integrations.httpx_client import OAuth2Client  # httpx is already ours; requests is not
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -107,7 +107,7 @@ def begin(p: OidcProvider, redirect_uri: str, next_path: str) -> Redirect:
     metadata = _metadata(p)
     verifier = secrets.token_urlsafe(48)
     nonce = secrets.token_urlsafe(24)
-    client = OAuth2Session(p.client_id, p.client_secret, scope=p.scope, redirect_uri=redirect_uri,
+    client = OAuth2Client(p.client_id, p.client_secret, scope=p.scope, redirect_uri=redirect_uri,
                            code_challenge_method="S256")
     url, state = client.create_authorization_url(metadata["authorization_endpoint"], code_verifier=verifier,
                                                  nonce=nonce)
@@ -136,7 +136,7 @@ def finish(p: OidcProvider, kept: dict[str, Any], *, code: str, state: str, redi
     if kept.get("p") != p.name or not secrets.compare_digest(str(kept.get("s", "")), state):
         raise OidcError("De inlogpoging klopt niet (state); begin opnieuw.")
     metadata = _metadata(p)
-    client = OAuth2Session(p.client_id, p.client_secret, scope=p.scope, redirect_uri=redirect_uri,
+    client = OAuth2Client(p.client_id, p.client_secret, scope=p.scope, redirect_uri=redirect_uri,
                            code_challenge_method="S256")
     try:
         token = client.fetch_token(metadata["token_endpoint"], code=code, code_verifier=kept["v"],
