@@ -10,6 +10,7 @@ import pytest
 from app.records.schemas import EXAMPLE_RECORDS
 from app.reports import notes, process_context
 from app.reports.periods import Period
+from tests.test_http_conventions import assert_problem
 from tests.test_records_api import PROVIDER, Population, post
 
 OTHER = "40000009"
@@ -102,3 +103,39 @@ def test_a_provider_withdraws_its_own_context_only(session) -> None:
     assert process_context.withdraw(session, provider_id=PROVIDER, municipality="GM0363", period=q1)
     assert process_context.get(session, provider_id=PROVIDER, municipality="GM0363", period=q1) is None
     assert not process_context.withdraw(session, provider_id=PROVIDER, municipality="GM0363", period=q1)
+
+
+# ---- over HTTP: POST, GET and DELETE /v1/process-context ------------------------------------------
+def test_the_api_saves_lists_and_withdraws_a_context(api, app, loaded, token_for) -> None:
+    body = {"municipality": "GM0363", "period": "2025-Q1", "issues": "Wachtlijst van zes weken.",
+            "methods": "Deltamethode"}
+    saved = api.post("/v1/process-context", json=body, headers=loaded)
+    assert saved.status_code == 201, saved.text
+    assert saved.json()["fields"] == {"issues": "Wachtlijst van zes weken.", "methods": "Deltamethode"}
+    listed = api.get("/v1/process-context", headers=loaded).json()
+    assert [(e["municipality"], e["period"]) for e in listed] == [("GM0363", "2025-Q1")]
+    stranger = token_for("provider", OTHER)
+    assert api.get("/v1/process-context", headers=stranger).json() == []
+    assert_problem(api.delete("/v1/process-context/GM0363/2025-Q1", headers=stranger), 404)
+    assert api.delete("/v1/process-context/GM0363/2025-Q1", headers=loaded).status_code == 204
+    assert_problem(api.delete("/v1/process-context/GM0363/2025-Q1", headers=loaded), 404)
+
+
+def test_the_api_refuses_personal_data_no_jbjr_records_and_long_fields(api, app, loaded, token_for) -> None:
+    base = {"municipality": "GM0363", "period": "2025-Q1"}
+    refused = assert_problem(api.post("/v1/process-context", headers=loaded, json={
+        **base, "target_group": "Jan (BSN 111222333)", "issues": "mail j@x.nl"}), 400)
+    assert refused["errors"] == [
+        {"field": "issues", "reason": "looks like an e-mail address at position 6"},
+        {"field": "target_group", "reason": "looks like a BSN at position 10"}]
+    assert "111222333" not in str(refused)
+    assert_problem(api.post("/v1/process-context", headers=loaded,
+                            json={**base, "municipality": "GM0344", "issues": "Wachtlijst."}), 403)
+    long = assert_problem(api.post("/v1/process-context", headers=loaded, json={**base, "issues": "x" * 501}), 400)
+    assert [e["field"] for e in long["errors"]] == ["issues"]
+    empty = assert_problem(api.post("/v1/process-context", headers=loaded, json=base), 400)
+    assert empty["errors"] == [{"field": "body", "reason": "fill in at least one field"}]
+    municipality = token_for("municipality", "GM0363")
+    assert_problem(api.post("/v1/process-context", headers=municipality, json={**base, "issues": "x"}), 403)
+    with app.state.runtime.sessions() as session:
+        assert process_context.of_provider(session, PROVIDER) == []

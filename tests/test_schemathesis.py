@@ -40,6 +40,7 @@ def headers_for(token_for):
         ("/v1/consents", "provider"),
         ("/v1/records", "provider"),
         ("/v1/notes", "provider"),
+        ("/v1/process-context", "provider"),
         ("/v1/reports/municipalities", "municipality"),
         ("/v1/reports/providers", "provider"),
     ]

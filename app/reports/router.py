@@ -17,7 +17,7 @@ from app.auth.principal import audit_context, audited
 from app.dependencies import RuntimeDep
 from app.negotiation import preferred_media_type
 from app.problems import NOT_YET_PUBLISHED, PAST_RETENTION, Problem, problem_responses
-from app.reports import note_screening, views
+from app.reports import note_screening, process_context, views
 from app.reports import notes as provider_notes
 from app.reports.auth import MunicipalityReportReader, NotesWriter, ProviderReportReader, RegionReportReader
 from app.reports.cut import NotYetPublished, PastRetention, Report
@@ -287,6 +287,111 @@ def withdraw_note(
     if not provider_notes.withdraw(session, provider_id=principal.org_id, municipality=municipality,
                                    period=Period.parse(period)):
         raise Problem(404, f"no story of yours for {municipality} and {period}")
+    context.detail = {"removed": 1}
+    context.commit(session, 204)
+    return Response(status_code=204)
+
+
+# ---- the JB/JR process context (seed 004, kaart 2) ------------------------------------------------
+_CONTEXT_MAX = process_context.MAX_FIELD
+
+
+class ProcessContextIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    municipality: str = Field(pattern=r"^GM\d{4}$")
+    period: str = Field(pattern=PERIOD_PATTERN)
+    working_relationship: str | None = Field(default=None, max_length=_CONTEXT_MAX, description="Werkrelatie")
+    chain_cooperation: str | None = Field(default=None, max_length=_CONTEXT_MAX, description="Samenwerking in de keten")
+    issues: str | None = Field(default=None, max_length=_CONTEXT_MAX, description="Kwesties, zoals wachtlijsten")
+    target_group: str | None = Field(default=None, max_length=_CONTEXT_MAX, description="Kenmerken van de doelgroep")
+    methods: str | None = Field(default=None, max_length=_CONTEXT_MAX, description="Gebruikte methoden")
+    measurement: str | None = Field(default=None, max_length=_CONTEXT_MAX, description="Meting van de uitkomst")
+
+
+class ProcessContextOut(BaseModel):
+    provider: str
+    municipality: str
+    period: str
+    fields: dict[str, str] = Field(description="The filled fields by name (working_relationship, ...)")
+    updated_at: datetime
+
+
+def _context_out(entry: process_context.Entry) -> ProcessContextOut:
+    return ProcessContextOut(provider=entry.provider_id, municipality=entry.municipality, period=entry.period,
+                             fields=entry.fields, updated_at=entry.updated_at)
+
+
+@router.post("/process-context", status_code=201, response_model=ProcessContextOut,
+             responses=problem_responses(400, 401, 403), name="process_context.save",
+             summary="The JB/JR process context beside the figures, for a municipality and period",
+             description=(
+                 "Adds or replaces (every field at once) the provider's process context for a municipality where "
+                 "it has jeugdbescherming or jeugdreclassering records (403 otherwise). Each field is at most "
+                 f"{process_context.MAX_FIELD} characters and screened like a story: personal data is refused with "
+                 "400, an error per finding on the field, naming kind and position; nothing is stored."))
+@audited("process_context.save")
+def save_process_context(
+    body: ProcessContextIn,
+    request: Request,
+    session: dependencies.DbSession,
+    principal: NotesWriter,
+    runtime: RuntimeDep,
+) -> ProcessContextOut:
+    context = audit_context(request)
+    context.resource = f"process-context/{body.municipality}/{body.period}"
+    if body.municipality not in runtime.codelists.municipalities:
+        raise Problem(400, "unknown municipality", errors=[{"field": "municipality", "reason": "unknown code"}])
+    fields = body.model_dump(include=set(process_context.FIELD_NAMES))
+    try:
+        entry = process_context.save(session, provider_id=principal.org_id, municipality=body.municipality,
+                                     period=Period.parse(body.period), fields=fields)
+    except process_context.Invalid as exc:
+        raise Problem(400, f"{exc}; nothing was stored", errors=[
+            {"field": "body" if name == "fields" else name, "reason": reason}
+            for name, reason in exc.errors.items()]) from None
+    except process_context.PersonalData as exc:
+        context.detail = {"refused": sorted({f.kind for found in exc.findings.values() for f in found})}
+        raise Problem(400, "the text looks like it holds personal data; nothing was stored", errors=[
+            {"field": name, "reason": f"looks like {note_screening.ENGLISH[f.kind]} at position {f.position}"}
+            for name, found in exc.findings.items() for f in found]) from None
+    except provider_notes.NoRecords:
+        raise Problem(403, f"you have no jeugdbescherming or jeugdreclassering records for {body.municipality}",
+                      errors=[{"field": "municipality", "reason": "no JB or JR records of yours"}]) from None
+    context.detail = {"fields": sorted(entry.fields)}
+    context.commit(session, 201)
+    return _context_out(entry)
+
+
+@router.get("/process-context", response_model=list[ProcessContextOut], responses=problem_responses(401, 403),
+            name="process_context.list", summary="Your own JB/JR process contexts")
+@audited("process_context.list")
+def list_process_contexts(
+    request: Request,
+    session: dependencies.DbSession,
+    principal: NotesWriter,
+) -> list[ProcessContextOut]:
+    entries = process_context.of_provider(session, principal.org_id)
+    audit_context(request).detail = {"count": len(entries)}
+    return [_context_out(e) for e in entries]
+
+
+@router.delete("/process-context/{municipality}/{period}", status_code=204,
+               responses=problem_responses(400, 401, 403, 404), name="process_context.withdraw",
+               summary="Withdraw your JB/JR process context for a municipality and period")
+@audited("process_context.withdraw")
+def withdraw_process_context(
+    request: Request,
+    session: dependencies.DbSession,
+    principal: NotesWriter,
+    municipality: str = Path(pattern=r"^GM\d{4}$"),
+    period: str = Path(pattern=PERIOD_PATTERN),
+) -> Response:
+    context = audit_context(request)
+    context.resource = f"process-context/{municipality}/{period}"
+    if not process_context.withdraw(session, provider_id=principal.org_id, municipality=municipality,
+                                    period=Period.parse(period)):
+        raise Problem(404, f"no process context of yours for {municipality} and {period}")
     context.detail = {"removed": 1}
     context.commit(session, 204)
     return Response(status_code=204)
