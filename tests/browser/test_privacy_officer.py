@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 PAGES = {
     "/privacy": ("Privacy officer", "privacy-start"),
     "/privacy/auditlog": ("Auditlog", "privacy-auditlog"),
-    "/privacy/verificatie": ("Verificatie van het auditlog", "privacy-verificatie"),
+    "/privacy/verificatie": ("Verificatie van het auditlog", "privacy-verificatie-formulier"),
     "/privacy/checkpoint": ("Controlepunt van het auditlog", "privacy-controlepunt"),
     "/privacy/configuratie": ("Privacyconfiguratie", "privacy-configuratie"),
     "/privacy/dpia": ("DPIA-bijlage", "privacy-dpia"),
@@ -34,7 +34,7 @@ def test_the_privacy_officer_verifies_the_log_and_reads_that_it_is_intact(page, 
         r"handtekening geldig\."))
     expect(page.get_by_text(re.compile(r"publicaties: van elke publicatie zijn de hash"))).to_be_visible()
     check_accessibility(page)
-    screenshot(page, "privacy-verificatie-intact")
+    screenshot(page, "privacy-verificatie")
     # the start page now tells when the log was last verified
     page.get_by_role("link", name="Overzicht").click()
     expect(page.get_by_text(re.compile(r"\(op deze pagina's\): intact"))).to_be_visible()
