@@ -201,7 +201,10 @@ def funnel_chart(chart_id: str, title: str, description: str, target: float, poi
                  *, n_from: int = 10, centre_label: str = "eigen gemiddelde") -> Markup:
     """Rate against denominator with the centre line at ``target`` and the 95% and 99.8%
     control limits (:func:`app.reports.statistics.funnel_limits`); one labelled dot per point."""
-    scale = PERCENT
+    widest = funnel_limits(target, max(1, n_from))
+    top = max([p.rate for p in points] + [target, widest.high_998 if widest else 1.0])
+    y_max = min(100, 10 * math.ceil(100 * top / 10 + 0.5))  # zoomed to the funnel, in whole tens of percent
+    scale = Scale(0, y_max, 10 if y_max <= 60 else 20, "%")
     body = _y_axis(scale, "percentage")
     x_max = _nice_ceiling(max([p.n for p in points] + [n_from * 2]) * 1.1)
     plot_width = WIDTH - LEFT - RIGHT
@@ -222,7 +225,7 @@ def funnel_chart(chart_id: str, title: str, description: str, target: float, poi
         for n in samples:
             limits = funnel_limits(target, max(1, round(n)))
             value = getattr(limits, name) if limits is not None else 0.0
-            if 0.0 < value < 1.0:  # a limit clipped at 0% or 100% is no line: the axis is the bound
+            if 0.0 < value < 1.0 and 100 * value <= y_max:  # a clipped limit is no line: the axis is the bound
                 segments[-1].append(f"{x_of(n):.1f},{scale.y(100 * value):.1f}")
             elif segments[-1]:
                 segments.append([])
@@ -232,12 +235,6 @@ def funnel_chart(chart_id: str, title: str, description: str, target: float, poi
                                 stroke_width=1.5, stroke_dasharray=dash))
     centre_y = scale.y(100 * target)
     body.append(_el("line", x1=x_of(0), x2=x_of(x_max), y1=centre_y, y2=centre_y, stroke=TEXT, stroke_width=1.5))
-    for point in sorted(points, key=lambda p: p.label):
-        x, y = x_of(point.n), scale.y(100 * point.rate)
-        body.append(_el("circle", cx=x, cy=y, r=5, fill=PRIMARY, stroke="#ffffff", stroke_width=1))
-        anchor = "end" if x > WIDTH - RIGHT - 90 else "start"
-        body.append(_el("text", point.label, x=x + (-9 if anchor == "end" else 9), y=y + 4, text_anchor=anchor,
-                        fill=TEXT, font_size=12))
     # legend, top right
     lx, ly = WIDTH - RIGHT - 190, TOP + 6
     body.append(_el("rect", x=lx - 8, y=ly - 4, width=194, height=58, fill="#ffffff", stroke=GRID))
@@ -248,4 +245,11 @@ def funnel_chart(chart_id: str, title: str, description: str, target: float, poi
         body.append(_el("line", x1=lx, x2=lx + 24, y1=y, y2=y, stroke=stroke, stroke_width=1.5,
                         stroke_dasharray=pattern))
         body.append(_el("text", text, x=lx + 30, y=y + 4, fill=TEXT, font_size=12))
+    # the providers last, so the legend never hides one
+    for point in sorted(points, key=lambda p: p.label):
+        x, y = x_of(point.n), scale.y(100 * point.rate)
+        body.append(_el("circle", cx=x, cy=y, r=5, fill=PRIMARY, stroke="#ffffff", stroke_width=1))
+        anchor = "end" if x > WIDTH - RIGHT - 90 else "start"
+        body.append(_el("text", point.label, x=x + (-9 if anchor == "end" else 9), y=y + 4, text_anchor=anchor,
+                        fill=TEXT, font_size=12))
     return _frame(chart_id, title, description, body)
