@@ -241,10 +241,10 @@ def funnel_chart(chart_id: str, title: str, description: str, target: float, poi
     legend: list[tuple[str, str | None, str]] = [(TEXT, None, f"{centre_label} ({number_nl(100 * target)}%)"),
                                                  (LIMIT_95, "6 4", "95%-grens"), (LIMIT_998, "2 3", "99,8%-grens")]
     for i, (stroke, pattern, text) in enumerate(legend):
-        y = ly + 8 + 17 * i
-        body.append(_el("line", x1=lx, x2=lx + 24, y1=y, y2=y, stroke=stroke, stroke_width=1.5,
+        row_y = ly + 8 + 17 * i
+        body.append(_el("line", x1=lx, x2=lx + 24, y1=row_y, y2=row_y, stroke=stroke, stroke_width=1.5,
                         stroke_dasharray=pattern))
-        body.append(_el("text", text, x=lx + 30, y=y + 4, fill=TEXT, font_size=12))
+        body.append(_el("text", text, x=lx + 30, y=row_y + 4, fill=TEXT, font_size=12))
     # the providers last, so the legend never hides one
     for point in sorted(points, key=lambda p: p.label):
         x, y = x_of(point.n), scale.y(100 * point.rate)
