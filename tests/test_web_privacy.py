@@ -169,6 +169,13 @@ def test_the_audit_log_filters_pages_and_exports_exactly_the_filtered_rows(app, 
     wrong = officer.get("/privacy/auditlog", params={"van": "1 december"})
     assert wrong.status_code == 400
     assert "Vanaf: vul een datum in als 2026-12-01" in text_of(wrong.text)
+    assert 'id="van" name="van" aria-invalid="true"' in wrong.text
+    for edge in ("0001-01-01", "9999-12-31"):  # beyond what a UTC moment can hold: explained, not a 500
+        far = officer.get("/privacy/auditlog", params={"van": edge, "tot": edge})
+        assert far.status_code == 400 and "kies een jaar tussen 1900 en 9998" in text_of(far.text)
+    backwards = officer.get("/privacy/auditlog", params={"van": "2026-12-02", "tot": "2026-12-01"})
+    assert backwards.status_code == 400 and "ligt vóór de datum bij 'Vanaf'" in text_of(backwards.text)
+    assert officer.get("/privacy/auditlog", params={"resultaat": "gelukt"}).status_code == 400
 
 
 def test_the_audit_log_pages_newest_first(app, api, officer, token_for) -> None:

@@ -150,6 +150,7 @@ class LogQuery:
     resultaat: str
     where: reading.EntryFilter
     errors: tuple[str, ...]
+    invalid: frozenset[str] = frozenset()  # the fields the errors are about (aria-invalid)
 
     def query_string(self, **extra: str | int) -> str:
         from urllib.parse import urlencode
@@ -167,6 +168,9 @@ def _day_start(text: str, label: str, errors: list[str], *, next_day: bool = Fal
     except ValueError:
         errors.append(f"{label}: vul een datum in als 2026-12-01 (jaar-maand-dag).")
         return None
+    if not 1900 <= value.year <= 9998:
+        errors.append(f"{label}: kies een jaar tussen 1900 en 9998.")
+        return None
     if next_day:
         if value == date.max:
             return None
@@ -178,21 +182,32 @@ def log_query(van: str, tot: str, actie: str, soort: str, organisatie: str, resu
     van, tot, actie, soort, organisatie, resultaat = (
         v.strip() for v in (van, tot, actie, soort, organisatie, resultaat))
     errors: list[str] = []
+    invalid: set[str] = set()
+
+    def check(field: str, before: int) -> None:
+        if len(errors) > before:
+            invalid.add(field)
+
     start = _day_start(van, "Vanaf", errors)
+    check("van", 0)
+    count = len(errors)
     end = _day_start(tot, "Tot en met", errors, next_day=True)
     if start is not None and end is not None and end <= start:
         errors.append("Tot en met: die datum ligt vóór de datum bij 'Vanaf'.")
-    if actie and not _IDENTIFIER.fullmatch(actie):
-        errors.append("Actie: kies een actie uit de lijst.")
-    if soort and soort not in ORG_TYPES:
-        errors.append("Soort organisatie: kies een soort uit de lijst.")
-    if organisatie and not _IDENTIFIER.fullmatch(organisatie):
-        errors.append("Organisatie: een code bestaat uit letters, cijfers en . _ : - (bijvoorbeeld GM0344).")
-    if resultaat and resultaat not in RESULTS:
-        errors.append("Resultaat: kies een resultaat uit de lijst.")
+    check("tot", count)
+    for field, value, ok, message in (
+        ("actie", actie, _IDENTIFIER.fullmatch(actie), "Actie: kies een actie uit de lijst."),
+        ("soort", soort, soort in ORG_TYPES, "Soort organisatie: kies een soort uit de lijst."),
+        ("organisatie", organisatie, _IDENTIFIER.fullmatch(organisatie),
+         "Organisatie: een code bestaat uit letters, cijfers en . _ : - (bijvoorbeeld GM0344)."),
+        ("resultaat", resultaat, resultaat in RESULTS, "Resultaat: kies een resultaat uit de lijst."),
+    ):
+        if value and not ok:
+            errors.append(message)
+            invalid.add(field)
     where = reading.EntryFilter(start=start, end=end, action=actie or None, org_type=soort or None,
                                 org_id=organisatie or None, result=resultaat or None)
-    return LogQuery(van, tot, actie, soort, organisatie, resultaat, where, tuple(errors))
+    return LogQuery(van, tot, actie, soort, organisatie, resultaat, where, tuple(errors), frozenset(invalid))
 
 
 def detail_text(detail: Any) -> list[tuple[str, str]]:
