@@ -424,3 +424,18 @@ def test_jb_figures_show_the_institutions_process_context_and_its_mirror_opens_o
     assert mirror.status_code == 200, mirror.text
     assert f"Aanbieder {institution}: jeugdbescherming" in text_of(mirror.text)
     assert context_text in text_of(mirror.text)
+
+
+def test_charts_escape_their_text_and_carry_no_style_or_script() -> None:
+    from app.web import charts
+
+    hostile = '<script>alert(1)</script>" onload="x'
+    chart = charts.period_chart("c", hostile, hostile, [charts.PeriodPoint(hostile, "shown", 20.0, 10.0, 30.0),
+                                                        charts.PeriodPoint("2025-Q2", "suppressed")],
+                                charts.PERCENT, "percentage")
+    funnel = charts.funnel_chart("f", hostile, hostile, 0.2, [charts.FunnelPoint(hostile, 50, 0.3)])
+    for svg in (str(chart), str(funnel)):
+        assert "<script" not in svg and 'onload="' not in svg and "style=" not in svg
+        assert "&lt;script&gt;" in svg
+        assert 'role="img"' in svg and "<title id=" in svg and "<desc id=" in svg
+    assert "afgeschermd" in str(chart)  # the withheld period is a labelled gap
