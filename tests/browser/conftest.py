@@ -53,8 +53,9 @@ same store twice would double the setup for nothing the browser adds.
 The server runs in a thread of the test process (``uvicorn.Server`` on a socket bound here, so no
 port can be taken in between); it is waited on by ``/readyz``, never by a sleep. Its jobs are off
 (``run_jobs=False``): everything they would do was done while seeding, and nothing changes the
-store behind a test's back. Playwright's sync API runs in the main thread, which has no running
-event loop (the server's loop lives in its own thread).
+store behind a test's back. Playwright's sync API runs in the main thread (the server's loop
+lives in its own thread) and is started per test module, never left running for another
+module's tests (it marks the main thread's event loop as running: ``asyncio.run`` would fail).
 
 Without Chromium these tests are skipped, unless ``TTP_TEST_REQUIRE_CHROMIUM=1`` (``.ci/run``)
 makes that an error.
@@ -340,8 +341,11 @@ def totp_code(secret: str) -> str:
 
 
 # ---- the browser -----------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium, per test module: while Playwright's sync API is started, the main thread has a
+    running event loop, so a later non-browser test on the same worker (pytest-xdist mixes modules)
+    could not call ``asyncio.run``. Stopping it at the end of each module keeps the others clean."""
     require_chromium()
     from playwright.sync_api import sync_playwright
 
