@@ -19,8 +19,12 @@ from app.reports.release_commands import releases_cli
 from app.settings import Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
     from sqlalchemy.orm import Session
 
+    from app.models import Client
     from app.runtime import Runtime
 from provider_tool.cli import submit as provider_submit
 
@@ -254,6 +258,8 @@ def clients_add(
                 ttp_id=settings.ttp_id, known_municipalities=runtime.codelists.municipalities,
                 public_key_pem=public_key.read_text() if public_key else None,
             )
+            _audit_client_event(session, "clients.create", made.client_id, made.org_type, made.org_id,
+                                {"scopes": " ".join(made.scopes), "private_key_jwt": public_key is not None})
     except clients.ClientError as exc:
         raise fail(f"ttp clients add: {exc}") from None
     finally:
@@ -269,6 +275,136 @@ def clients_add(
             typer.echo(f"{key}: {' '.join(value) if isinstance(value, list) else value}")
         if made.client_secret:
             typer.echo("The secret is shown only now; it is stored as a hash.", err=True)
+
+
+def _audit_client_event(session: Session, action: str, client_id: str, org_type: str, org_id: str,
+                        detail: dict[str, str | bool | None]) -> None:
+    """An operator's change to a machine client, in the audit log (never a secret or a key)."""
+    from app.audit import log as audit_log
+
+    audit_log.append(session, audit_log.AuditEvent(
+        action=action, result="success", org_type="admin", org_id=Settings().ttp_id, role="admin",
+        resource=f"clients/{client_id}", source="cli",
+        detail={"client_org_type": org_type, "client_org_id": org_id, **detail},
+    ))
+
+
+def _change_client(client_id: str, command: str, change: Callable[[Session, Runtime, Client], dict[str, Any]],
+                   ) -> dict[str, Any]:
+    """Apply ``change`` to the client, audited as ``clients.<command>`` in the same transaction."""
+    from app.auth import clients
+
+    runtime = start_runtime()
+    try:
+        with db.session_scope(runtime.sessions) as session:
+            client = clients.by_client_id(session, client_id, for_update=True)
+            if client is None:
+                raise fail(f"ttp clients {command}: no client {client_id!r}")
+            try:
+                result = change(session, runtime, client)
+            except clients.ClientError as exc:
+                raise fail(f"ttp clients {command}: {exc}") from None
+            audited = {k: v for k, v in result.items() if k != "client_secret"}
+            _audit_client_event(session, f"clients.{command.replace('-', '_')}", client.client_id,
+                                client.org_type, client.org_id, audited)
+    finally:
+        runtime.close()
+    return result
+
+
+@clients_cli.command("list")
+def clients_list(as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line")] = False) -> None:
+    """List machine clients with their state and last use (never a secret); audited."""
+    from datetime import UTC, datetime, timedelta
+
+    from app.audit import log as audit_log
+    from app.auth import clients
+
+    runtime = start_runtime()
+    try:
+        grace = timedelta(hours=runtime.privacy.configuration.limits.secret_rotation_grace_hours)
+        with db.session_scope(runtime.sessions) as session:
+            rows = clients.list_clients(session, datetime.now(UTC), grace=grace)
+            audit_log.append(session, audit_log.AuditEvent(
+                action="clients.list", result="success", org_type="admin", org_id=runtime.settings.ttp_id,
+                role="admin", resource="clients", source="cli", detail={"count": len(rows)}))
+    finally:
+        runtime.close()
+    for row in rows:
+        shown = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
+        if as_json:
+            typer.echo(json.dumps(shown))
+        else:
+            state = "active" if row["active"] else "disabled"
+            if row["locked_until"]:
+                state += f", locked until {shown['locked_until']}"
+            typer.echo(f"{row['client_id']}  {row['org_type']} {row['org_id']}  {state}  "
+                       f"{'+'.join(row['auth_methods'])}  last token {shown['last_token_at'] or '-'}  {row['name']}")
+
+
+@clients_cli.command("disable")
+def clients_disable(client_id: Annotated[str, typer.Option("--client-id", help="The client's id")]) -> None:
+    """Disable a client: it gets no token and its unexpired tokens stop working at once."""
+    from app.auth import clients
+
+    _change_client(client_id, "disable",
+                   lambda session, _runtime, client: {"changed": clients.set_active(session, client, False)})
+    typer.echo("disabled; its tokens no longer work")
+
+
+@clients_cli.command("enable")
+def clients_enable(client_id: Annotated[str, typer.Option("--client-id", help="The client's id")]) -> None:
+    """Enable a disabled client (its unexpired tokens work again) and lift a lockout."""
+    from app.auth import clients, lockout
+
+    _change_client(client_id, "enable", lambda session, _runtime, client: {
+        "changed": clients.set_active(session, client, True),
+        "lock_lifted": lockout.unlock(session, client.client_id)})
+    typer.echo("enabled")
+
+
+@clients_cli.command("rotate-secret")
+def clients_rotate_secret(
+    client_id: Annotated[str, typer.Option("--client-id", help="The client's id")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """A new secret, printed once; the old one keeps working for the configured grace
+    ([limits] secret_rotation_grace_hours)."""
+    from datetime import timedelta
+
+    from app.auth import clients
+
+    def rotate(session: Session, runtime: Runtime, client: Client) -> dict[str, Any]:
+        grace = timedelta(hours=runtime.privacy.configuration.limits.secret_rotation_grace_hours)
+        rotated = clients.rotate_secret(session, client, grace)
+        until = rotated.previous_valid_until.isoformat() if rotated.previous_valid_until else None
+        return {"client_secret": rotated.client_secret, "previous_secret_valid_until": until}
+
+    result = _change_client(client_id, "rotate-secret", rotate)
+    if as_json:
+        typer.echo(json.dumps({"client_id": client_id, **result}))
+    else:
+        typer.echo(f"client_id: {client_id}")
+        typer.echo(f"client_secret: {result['client_secret']}")
+        typer.echo(f"previous_secret_valid_until: {result['previous_secret_valid_until'] or '-'}")
+        typer.echo("The secret is shown only now; it is stored as a hash.", err=True)
+
+
+@clients_cli.command("set-key")
+def clients_set_key(
+    client_id: Annotated[str, typer.Option("--client-id", help="The client's id")],
+    public_key: Annotated[Path, typer.Option(help="PEM public key (EC P-256 or RSA >= 2048) for private_key_jwt")],
+) -> None:
+    """Register or replace the client's public key for private_key_jwt."""
+    from app.auth import clients
+
+    try:
+        text = public_key.read_text()
+    except OSError as exc:
+        raise fail(f"ttp clients set-key: cannot read {public_key}: {exc.strerror}") from None
+    result = _change_client(client_id, "set-key", lambda session, _runtime, client: {
+        "replaced": clients.set_public_key(session, client, text)})
+    typer.echo("public key replaced" if result["replaced"] else "public key registered")
 
 
 def _audit_user_event(session: Session, action: str, account_id: str, org_type: str, org_id: str,

@@ -44,6 +44,23 @@ class Client(Base):
     public_key_pem: Mapped[str | None] = mapped_column(Text, nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    #: After a rotation: the old secret's hash, accepted until ``secret_rotated_at`` + the grace.
+    previous_secret_hash: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    secret_rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: When it was last given a token (its last use, for ``ttp clients list``).
+    last_token_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ClientAuthFailure(Base):
+    """Failed client authentications per client id, for the lockout (``app.auth.lockout``). Keyed
+    by the SHA-256 of the id that was tried, known or not: unknown ids lock like real ones."""
+
+    __tablename__ = "client_auth_failures"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False)
+    last_failure_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, index=True)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class ClientAssertionUse(Base):

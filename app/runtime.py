@@ -18,6 +18,7 @@ from app import db
 from app.audit import log as audit_log
 from app.audit.events import start_detail
 from app.audit.writer import AuditWriter
+from app.auth.limits import ClientLimits
 from app.crypto.keyring import Keyring, KeyringError
 from app.observability import Metrics
 from app.privacy import configuration as privacy
@@ -58,6 +59,11 @@ class Runtime:
         """Writes requests' audit entries in groups (one transaction for all that are waiting)."""
         return AuditWriter(self.sessions,
                            on_written=lambda event: self.metrics.audit_entries.labels(event.result).inc())
+
+    @cached_property
+    def limits(self) -> ClientLimits:
+        """This process's limits on each machine client (rates, concurrent reports; see app.auth.limits)."""
+        return ClientLimits(self.privacy.configuration.limits)
 
     @cached_property
     def read_sessions(self) -> sessionmaker[Session]:

@@ -10,8 +10,9 @@ import secrets
 import threading
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -173,15 +174,36 @@ class AuthenticationFailed(Exception):
     """Client authentication failed; the message is safe to return."""
 
 
-def authenticate_with_secret(session: Session, client_id: str, secret: str) -> Client:
+def _aware(at: datetime | None) -> datetime | None:
+    return at if at is None or at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def previous_secret_until(client: Client, grace: timedelta) -> datetime | None:
+    """Until when a rotated-out secret is still accepted (None: there is none, or its grace is over)."""
+    rotated = _aware(client.secret_rotated_at)
+    if client.previous_secret_hash is None or rotated is None:
+        return None
+    return rotated + grace
+
+
+def authenticate_with_secret(
+    session: Session, client_id: str, secret: str, *, grace: timedelta = timedelta(0), now: datetime | None = None
+) -> Client:
+    """The client whose id and secret these are; during the grace after a rotation the previous
+    secret is accepted too. Disabled and unknown clients fail like a wrong secret."""
     client = session.execute(select(Client).where(Client.client_id == client_id)).scalar_one_or_none()
     if client is None or not client.active or client.secret_hash is None:
         # Spend the same effort as a real check (one scrypt run), so timing does not reveal which ids exist.
         verify_secret(secret, _DUMMY_HASH)
         raise AuthenticationFailed("unknown client or wrong secret")
-    if not verify_secret(secret, client.secret_hash):
-        raise AuthenticationFailed("unknown client or wrong secret")
-    return client
+    if verify_secret(secret, client.secret_hash):
+        return client
+    until = previous_secret_until(client, grace)
+    now = now or datetime.now(UTC)
+    if until is not None and now < until and client.previous_secret_hash is not None \
+            and verify_secret(secret, client.previous_secret_hash):
+        return client
+    raise AuthenticationFailed("unknown client or wrong secret")
 
 
 def authenticate_with_assertion(session: Session, assertion: str, audiences: list[str]) -> Client:
@@ -212,3 +234,106 @@ def authenticate_with_assertion(session: Session, assertion: str, audiences: lis
     except IntegrityError:
         raise AuthenticationFailed("the client assertion was used before (replay)") from None
     return client
+
+
+# ---- the lifecycle: disable, enable, rotate the secret, set the public key, last use ------------
+def by_client_id(session: Session, client_id: str, *, for_update: bool = False) -> Client | None:
+    query = select(Client).where(Client.client_id == client_id)
+    if for_update:
+        query = query.with_for_update()
+    return session.execute(query).scalar_one_or_none()
+
+
+def is_active(session: Session, client_id: str) -> bool:
+    """Whether ``client_id`` exists and is enabled: checked for every access token, so that a
+    disabled client's unexpired tokens stop working at once, in every process."""
+    active = session.execute(select(Client.active).where(Client.client_id == client_id)).scalar_one_or_none()
+    return bool(active)
+
+
+def set_active(session: Session, client: Client, active: bool) -> bool:
+    """Disable or enable; whether it changed. Disabling ends its tokens at once (every request
+    checks :func:`is_active`); enabling makes its unexpired tokens valid again."""
+    changed = client.active != active
+    client.active = active
+    session.flush()
+    return changed
+
+
+@dataclass(frozen=True)
+class RotatedSecret:
+    client_id: str
+    client_secret: str
+    previous_valid_until: datetime | None  # None: the client had no secret (a private_key_jwt client)
+
+
+def rotate_secret(session: Session, client: Client, grace: timedelta, now: datetime | None = None) -> RotatedSecret:
+    """A new secret (returned once, stored as a hash); the current one keeps working for ``grace``.
+    A second rotation within the grace ends the first old secret (only one old secret is kept)."""
+    now = now or datetime.now(UTC)
+    secret = secrets.token_urlsafe(32)
+    had = client.secret_hash
+    client.previous_secret_hash = had if had and grace > timedelta(0) else None
+    client.secret_rotated_at = now
+    client.secret_hash = hash_secret(secret)
+    session.flush()
+    return RotatedSecret(client.client_id, secret, now + grace if client.previous_secret_hash else None)
+
+
+def check_public_key(public_key_pem: str) -> str:
+    """A PEM public key for private_key_jwt: EC P-256 (ES256) or RSA of at least 2048 bits."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    text = public_key_pem.strip()
+    try:
+        key = serialization.load_pem_public_key(text.encode())
+    except (ValueError, TypeError, UnicodeError):
+        raise ClientError("public_key_pem", "must be a PEM public key (-----BEGIN PUBLIC KEY-----)") from None
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        if key.curve.name != "secp256r1":
+            raise ClientError("public_key_pem", "an EC key must be on P-256 (ES256)")
+    elif isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < 2048:
+            raise ClientError("public_key_pem", "an RSA key must have at least 2048 bits")
+    else:
+        raise ClientError("public_key_pem", "must be an EC P-256 or an RSA public key")
+    return text + "\n"
+
+
+def set_public_key(session: Session, client: Client, public_key_pem: str) -> bool:
+    """Register or replace the client's private_key_jwt key; whether it replaced one."""
+    text = check_public_key(public_key_pem)
+    replaced = client.public_key_pem is not None
+    client.public_key_pem = text
+    session.flush()
+    return replaced
+
+
+def auth_methods(client: Client) -> list[str]:
+    return [m for m, on in (("client_secret", client.secret_hash is not None),
+                            ("private_key_jwt", client.public_key_pem is not None)) if on]
+
+
+def list_clients(session: Session, now: datetime, *, grace: timedelta) -> list[dict[str, Any]]:
+    """Every client with its state and last use (never a secret or a key)."""
+    from app.auth import lockout
+    from app.models import ClientAuthFailure
+
+    locks = {key: lockout.aware(until) for key, until in session.execute(
+        select(ClientAuthFailure.key, ClientAuthFailure.locked_until).where(
+            ClientAuthFailure.locked_until.is_not(None)))}
+    rows: list[dict[str, Any]] = []
+    for c in session.execute(select(Client).order_by(Client.id)).scalars():
+        until = locks.get(lockout.key_for(c.client_id))
+        previous = previous_secret_until(c, grace)
+        rows.append({
+            "client_id": c.client_id, "name": c.name, "org_type": c.org_type, "org_id": c.org_id,
+            "scopes": c.scopes.split(), "active": c.active, "auth_methods": auth_methods(c),
+            "created_at": _aware(c.created_at),
+            "last_token_at": _aware(c.last_token_at),
+            "secret_rotated_at": _aware(c.secret_rotated_at),
+            "previous_secret_valid_until": previous if previous and previous > now else None,
+            "locked_until": until if until and until > now else None,
+        })
+    return rows

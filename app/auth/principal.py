@@ -18,14 +18,14 @@ under the action it attempted.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import Request
 
 from app.audit.context import AuditContext
-from app.auth import tokens
+from app.auth import clients, tokens
 from app.auth.clients import OrgType
 from app.problems import Problem
 
@@ -92,13 +92,28 @@ def authenticate(request: Request) -> Principal:
     context.client_id = principal.client_id
     context.org_type = principal.org_type.value
     context.org_id = principal.org_id
+    # One indexed read per request, so that a disabled client's unexpired tokens stop working at
+    # once in every process (a cache per process would let other workers accept them meanwhile).
+    reader = runtime.read_sessions()
+    try:
+        active = clients.is_active(reader, principal.client_id)
+    finally:
+        reader.rollback()
+        reader.close()
+    if not active:
+        raise Problem(401, "the access token is not accepted: its client is disabled")
     return principal
 
 
-def requires(scope: str, *org_types: OrgType) -> Callable[[Request], Principal]:
-    """A dependency: a valid token with ``scope``, held by one of ``org_types`` (any when empty)."""
+#: Scopes whose unsafe requests (POST, PUT, PATCH, DELETE) count against the client's write rate.
+WRITE_SCOPES = frozenset({"consents:write", "records:write", "notes:write"})
+#: Scopes whose requests count against the client's cap on concurrent report requests.
+REPORT_SCOPES = frozenset({"reports:read"})
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-    def dependency(request: Request) -> Principal:
+
+def _check(scope: str, org_types: tuple[OrgType, ...]) -> Callable[[Request], Principal]:
+    def check(request: Request) -> Principal:
         context = audit_context(request)
         action = audit_action(request)
         if action:
@@ -110,16 +125,39 @@ def requires(scope: str, *org_types: OrgType) -> Callable[[Request], Principal]:
         if org_types and principal.org_type not in org_types:
             allowed = ", ".join(t.value for t in org_types)
             raise Problem(403, f"only {allowed} tokens may do this; this token is for a {principal.org_type.value}")
+        if scope in WRITE_SCOPES and request.method not in _SAFE_METHODS \
+                and not getattr(request.state, "write_counted", False):
+            request.state.write_counted = True  # a request is counted once, whatever depends on it
+            request.app.state.runtime.limits.check_write(principal.client_id)
         return principal
+
+    return check
+
+
+def _limited(scope: str, check: Callable[[Request], Principal]) -> Callable[..., Any]:
+    """``check`` as the dependency; for report scopes it also holds one of the client's report
+    slots until the response has been sent (429 with Retry-After when all are taken)."""
+    if scope not in REPORT_SCOPES:
+        return check
+
+    def dependency(request: Request) -> Iterator[Principal]:
+        principal = check(request)
+        with request.app.state.runtime.limits.report_slot(principal.client_id):
+            yield principal
 
     return dependency
 
 
-def for_organisation(scope: str, org_type: OrgType, path_param: str) -> Callable[[Request], Principal]:
-    """A dependency: like :func:`requires`, and the path parameter must be the caller's organisation."""
-    base = requires(scope, org_type)
+def requires(scope: str, *org_types: OrgType) -> Callable[..., Any]:
+    """A dependency: a valid token with ``scope``, held by one of ``org_types`` (any when empty)."""
+    return _limited(scope, _check(scope, org_types))
 
-    def dependency(request: Request) -> Principal:
+
+def for_organisation(scope: str, org_type: OrgType, path_param: str) -> Callable[..., Any]:
+    """A dependency: like :func:`requires`, and the path parameter must be the caller's organisation."""
+    base = _check(scope, (org_type,))
+
+    def check(request: Request) -> Principal:
         principal = base(request)
         wanted = request.path_params.get(path_param)
         audit_context(request).resource = request.url.path
@@ -127,4 +165,4 @@ def for_organisation(scope: str, org_type: OrgType, path_param: str) -> Callable
             raise Problem(404, f"no resource at {request.url.path}")
         return principal
 
-    return dependency
+    return _limited(scope, check)

@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Literal
+import math
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Depends, Form, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app import dependencies, plain_text
-from app.auth import clients, tokens
+from app.audit import log as audit_log
+from app.auth import clients, lockout, tokens
 from app.auth.auth import ClientsAdmin
 from app.auth.clients import OrgType
 from app.auth.principal import audit_context, audited
 from app.dependencies import RuntimeDep
 from app.models import Client
+from app.privacy.configuration import Limits
 from app.problems import INVALID_CLIENT, INVALID_SCOPE, UNSUPPORTED_GRANT_TYPE, Problem, problem_responses
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
 
 router = APIRouter(prefix="/v1", tags=["identity"])
 
@@ -88,13 +95,23 @@ def token(
     if methods != 1:
         raise Problem(401, "authenticate the client with exactly one of client_secret_basic, "
                       "client_secret_post or private_key_jwt", kind=INVALID_CLIENT)
+    claimed = _claimed_client_id(basic, client_id, client_secret, client_assertion)
+    if claimed is not None:
+        runtime.limits.check_token_request(claimed)  # 429 before any work: no scrypt for a flood
+    limits = runtime.privacy.configuration.limits
+    now = datetime.now(UTC)
+    if claimed is not None:
+        until = lockout.locked_until(session, claimed, now)
+        if until is not None:
+            context.detail = {"reason": "locked"}
+            raise _locked(until, now)
     try:
         if basic is not None:
-            client = clients.authenticate_with_secret(session, *basic)
+            client = clients.authenticate_with_secret(session, *basic, grace=_grace(limits), now=now)
         elif client_secret is not None:
             if not client_id:
                 raise Problem(401, "client_secret_post needs client_id", kind=INVALID_CLIENT)
-            client = clients.authenticate_with_secret(session, client_id, client_secret)
+            client = clients.authenticate_with_secret(session, client_id, client_secret, grace=_grace(limits), now=now)
         else:
             if client_assertion_type != JWT_BEARER:
                 raise Problem(401, f"client_assertion_type must be {JWT_BEARER}", kind=INVALID_CLIENT)
@@ -102,7 +119,11 @@ def token(
             audiences = [token_url, runtime.settings.issuer]
             client = clients.authenticate_with_assertion(session, client_assertion or "", audiences)
     except clients.AuthenticationFailed as exc:
+        if claimed is not None:
+            _count_failure(session, claimed, limits, now, request)
         raise Problem(401, f"client authentication failed: {exc}", kind=INVALID_CLIENT) from None
+    lockout.clear(session, client.client_id)
+    client.last_token_at = now
     context.client_id, context.org_type, context.org_id = client.client_id, client.org_type, client.org_id
     granted = client.scopes.split()
     if scope:
@@ -127,6 +148,52 @@ def token(
     context.detail = {"scopes": " ".join(granted), "token_key_id": key_id}
     context.commit(session)
     return TokenResponse(access_token=access_token, expires_in=expires_in, scope=" ".join(granted))
+
+
+def _claimed_client_id(basic: tuple[str, str] | None, client_id: str | None, client_secret: str | None,
+                       client_assertion: str | None) -> str | None:
+    """The client id a token request names (not yet authenticated): what its limits count by."""
+    if basic is not None:
+        return basic[0][:200] or None
+    if client_secret is not None:
+        return (client_id or "")[:200] or None
+    try:
+        return tokens.unverified_assertion_subject(client_assertion or "")[:200] or None
+    except tokens.TokenError:
+        return None
+
+
+def _grace(limits: Limits) -> timedelta:
+    return timedelta(hours=limits.secret_rotation_grace_hours)
+
+
+def _locked(until: datetime, now: datetime) -> Problem:
+    seconds = max(1, math.ceil((until - now).total_seconds()))
+    return Problem(401, "client authentication failed: too many failed attempts for this client id; it is locked "
+                   f"for {seconds} s more (even the right secret is refused meanwhile)", kind=INVALID_CLIENT,
+                   headers={"Retry-After": str(seconds)})
+
+
+def _count_failure(session: Session, claimed: str, limits: Limits, now: datetime, request: Request) -> None:
+    """Count the failure in the database (committed now, though the request fails); when it locks
+    the client id, that is an audit entry of its own. Unknown ids count and lock the same way."""
+    failure = lockout.record_failure(session, claimed, limits, now)
+    if failure.locked_until is not None:
+        known = clients.by_client_id(session, claimed)
+        context = audit_context(request)
+        audit_log.append(session, audit_log.AuditEvent(
+            action="oauth.client_locked", result="success", request_id=context.request_id, source=context.source,
+            client_id=known.client_id if known else None, org_type=known.org_type if known else None,
+            org_id=known.org_id if known else None,
+            resource=f"clients/{known.client_id}" if known else "clients/unknown",
+            detail={"failures": failure.failures, "locked_minutes": limits.lockout_minutes,
+                    "known_client": known is not None,
+                    **({} if known else {"client_id_sha256": lockout.key_for(claimed)[:16]})},
+        ))
+    lockout.purge(session, now, limits)
+    session.commit()
+    audit_context(request).detail = {"reason": "locked_now" if failure.locked_until else "wrong_credentials",
+                                      "failures": failure.failures}
 
 
 class ClientRequest(BaseModel):
@@ -158,6 +225,29 @@ class ClientSummary(BaseModel):
     scopes: list[str]
     active: bool
     auth_method: Literal["client_secret", "private_key_jwt"]
+    auth_methods: list[Literal["client_secret", "private_key_jwt"]] = Field(
+        default_factory=list, description="Every method it may authenticate with")
+    created_at: datetime | None = None
+    last_token_at: datetime | None = Field(default=None, description="When it was last given a token")
+    secret_rotated_at: datetime | None = None
+    previous_secret_valid_until: datetime | None = Field(
+        default=None, description="After a rotation: until when the old secret is still accepted")
+    locked_until: datetime | None = Field(
+        default=None, description="Locked after failed authentications until then (enable lifts it)")
+
+
+class RotatedSecret(BaseModel):
+    client_id: str
+    client_secret: str = Field(description="Shown once; stored only as a hash")
+    previous_secret_valid_until: datetime | None = Field(
+        description="The old secret is accepted until then (none when the client had no secret)")
+
+
+class PublicKeyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    public_key_pem: str = Field(min_length=1, max_length=4000,
+                                description="PEM public key (EC P-256 or RSA >= 2048) for private_key_jwt")
 
 
 @router.post(
@@ -211,14 +301,116 @@ def list_clients(
     request: Request,
     session: dependencies.DbSession,
     principal: ClientsAdmin,
+    runtime: RuntimeDep,
 ) -> list[ClientSummary]:
-    rows = session.execute(select(Client).order_by(Client.id)).scalars().all()
+    limits = runtime.privacy.configuration.limits
+    rows = clients.list_clients(session, datetime.now(UTC), grace=_grace(limits))
     audit_context(request).detail = {"count": len(rows)}
-    return [
-        ClientSummary(
-            client_id=c.client_id, name=c.name, org_type=OrgType(c.org_type), org_id=c.org_id,
-            scopes=c.scopes.split(), active=c.active,
-            auth_method="private_key_jwt" if c.public_key_pem else "client_secret",
-        )
-        for c in rows
-    ]
+    return [_summary(row) for row in rows]
+
+
+def _summary(row: dict[str, Any]) -> ClientSummary:
+    methods = row["auth_methods"]
+    return ClientSummary(
+        client_id=row["client_id"], name=row["name"], org_type=OrgType(row["org_type"]), org_id=row["org_id"],
+        scopes=row["scopes"], active=row["active"],
+        auth_method="private_key_jwt" if "private_key_jwt" in methods else "client_secret",
+        auth_methods=methods, created_at=row["created_at"], last_token_at=row["last_token_at"],
+        secret_rotated_at=row["secret_rotated_at"], previous_secret_valid_until=row["previous_secret_valid_until"],
+        locked_until=row["locked_until"],
+    )
+
+
+def _client_or_404(session: Session, client_id: str, request: Request) -> Client:
+    context = audit_context(request)
+    context.resource = f"clients/{client_id[:64]}"
+    client = clients.by_client_id(session, client_id, for_update=True)
+    if client is None:
+        raise Problem(404, f"no client {client_id[:64]!r}")
+    return client
+
+
+def _one_summary(session: Session, runtime: Runtime, client_id: str) -> ClientSummary:
+    grace = _grace(runtime.privacy.configuration.limits)
+    rows = [r for r in clients.list_clients(session, datetime.now(UTC), grace=grace) if r["client_id"] == client_id]
+    return _summary(rows[0])
+
+
+def _set_active(request: Request, session: Session, runtime: Runtime, client_id: str, active: bool) -> ClientSummary:
+    client = _client_or_404(session, client_id, request)
+    changed = clients.set_active(session, client, active)
+    lifted = lockout.unlock(session, client.client_id) if active else False
+    audit_context(request).detail = {"client_org_type": client.org_type, "client_org_id": client.org_id,
+                                     "changed": changed, **({"lock_lifted": lifted} if active else {})}
+    summary = _one_summary(session, runtime, client.client_id)
+    audit_context(request).commit(session)
+    return summary
+
+
+@router.post(
+    "/clients/{client_id}/disable",
+    response_model=ClientSummary,
+    summary="Disable a machine client (admin): no new token, and its unexpired tokens stop working at once",
+    responses=problem_responses(401, 403, 404),
+    name="clients.disable",
+)
+@audited("clients.disable")
+def disable_client(client_id: str, request: Request, session: dependencies.DbSession, principal: ClientsAdmin,
+                   runtime: RuntimeDep) -> ClientSummary:
+    return _set_active(request, session, runtime, client_id, False)
+
+
+@router.post(
+    "/clients/{client_id}/enable",
+    response_model=ClientSummary,
+    summary="Enable a disabled machine client (admin); also lifts a lockout",
+    responses=problem_responses(401, 403, 404),
+    name="clients.enable",
+)
+@audited("clients.enable")
+def enable_client(client_id: str, request: Request, session: dependencies.DbSession, principal: ClientsAdmin,
+                  runtime: RuntimeDep) -> ClientSummary:
+    return _set_active(request, session, runtime, client_id, True)
+
+
+@router.post(
+    "/clients/{client_id}/rotate-secret",
+    response_model=RotatedSecret,
+    summary="Give a machine client a new secret (admin); the old one works for the configured grace",
+    responses=problem_responses(401, 403, 404),
+    name="clients.rotate_secret",
+)
+@audited("clients.rotate_secret")
+def rotate_client_secret(client_id: str, request: Request, session: dependencies.DbSession,
+                         principal: ClientsAdmin, runtime: RuntimeDep) -> RotatedSecret:
+    client = _client_or_404(session, client_id, request)
+    rotated = clients.rotate_secret(session, client, _grace(runtime.privacy.configuration.limits))
+    context = audit_context(request)
+    context.detail = {"client_org_type": client.org_type, "client_org_id": client.org_id,
+                      "previous_secret_valid_until": rotated.previous_valid_until.isoformat()
+                      if rotated.previous_valid_until else None}
+    context.commit(session)
+    return RotatedSecret(client_id=rotated.client_id, client_secret=rotated.client_secret,
+                         previous_secret_valid_until=rotated.previous_valid_until)
+
+
+@router.put(
+    "/clients/{client_id}/public-key",
+    response_model=ClientSummary,
+    summary="Register or replace a machine client's public key for private_key_jwt (admin)",
+    responses=problem_responses(400, 401, 403, 404),
+    name="clients.set_key",
+)
+@audited("clients.set_key")
+def set_client_key(client_id: str, body: PublicKeyRequest, request: Request, session: dependencies.DbSession,
+                   principal: ClientsAdmin, runtime: RuntimeDep) -> ClientSummary:
+    client = _client_or_404(session, client_id, request)
+    try:
+        replaced = clients.set_public_key(session, client, body.public_key_pem)
+    except clients.ClientError as exc:
+        raise Problem(400, str(exc), errors=[{"field": exc.field, "reason": exc.reason}]) from None
+    audit_context(request).detail = {"client_org_type": client.org_type, "client_org_id": client.org_id,
+                                     "replaced": replaced}
+    summary = _one_summary(session, runtime, client.client_id)
+    audit_context(request).commit(session)
+    return summary

@@ -159,6 +159,28 @@ class Publication(_Section):
         return value
 
 
+class Limits(_Section):
+    """Limits on what one machine client may ask (OWASP API4) and its client-secret lifecycle.
+
+    The rates and the report cap are counted per process (in memory): with N API processes a
+    client may reach N times each. The lockout after failed client authentications is kept in the
+    database, so it holds across every process and pod. See README.md "Limits".
+    """
+
+    #: Token requests per client id and minute (a bucket of this size refilled evenly).
+    token_requests_per_minute: int = Field(default=30, ge=1, le=600)
+    #: Writes (consents, record batches, notes; POST/PUT/DELETE) per client and minute.
+    write_requests_per_minute: int = Field(default=1200, ge=1, le=60_000)
+    #: Report requests one client may have running at once.
+    concurrent_reports: int = Field(default=4, ge=1, le=64)
+    #: Failed client authentications in a row (per client id) that lock it ...
+    failed_authentications: int = Field(default=10, ge=3, le=100)
+    #: ... for this long; even the right secret is refused meanwhile.
+    lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    #: After ``ttp clients rotate-secret`` the old secret keeps working this long.
+    secret_rotation_grace_hours: int = Field(default=24, ge=0, le=30 * 24)
+
+
 class PrivacyConfiguration(_Section):
     """The validated privacy configuration (see ``deploy/privacy.example.toml``)."""
 
@@ -175,6 +197,7 @@ class PrivacyConfiguration(_Section):
     linkage: Linkage = Linkage()
     indicators: Indicators = Indicators()
     publication: Publication = Publication()
+    limits: Limits = Limits()
 
     @model_validator(mode="after")
     def _consent_purpose(self) -> PrivacyConfiguration:

@@ -322,6 +322,19 @@ def dpia_annex(loaded: LoadedConfiguration, facts: ServiceFacts) -> Document:
             _p("Every access token is bound to one organisation and grants only these scopes:"),
             _roles(facts),
         )),
+        Section("Access limits", (
+            _bullets(
+                f"A client id that fails to authenticate {config.limits.failed_authentications} times in a row is "
+                f"locked for {config.limits.lockout_minutes} minutes, across every process (kept in the database); "
+                "an unknown client id locks the same way, so the answers reveal no client's existence. "
+                "Each lockout is an audit entry.",
+                f"Per client and API process: {config.limits.token_requests_per_minute} token requests and "
+                f"{config.limits.write_requests_per_minute} writes a minute, {config.limits.concurrent_reports} "
+                "report requests at once; beyond that the answer is 429 with Retry-After.",
+                "A disabled client gets no token and its tokens stop working at once; a rotated secret keeps "
+                f"working for {config.limits.secret_rotation_grace_hours} hours.",
+            ),
+        )),
         Section("Audit", (
             _bullets(
                 "Every access to data, allowed or denied, writes an audit entry: who, organisation, role, action, "
