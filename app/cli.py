@@ -643,6 +643,7 @@ def keys_rewrap() -> None:
     from app.accounts.keys import AccountKeys
     from app.accounts.service import reseal_totp_secrets
     from app.audit.events import record_key_event
+    from app.consents import registry
     from app.crypto.envelope import WrappedKey, rewrap
     from app.models import RecordBatch
 
@@ -656,13 +657,16 @@ def keys_rewrap() -> None:
             for batch in batches:
                 new = rewrap(WrappedKey(kek_id=batch.kek_id, blob=batch.wrapped_key), keks, active)
                 batch.kek_id, batch.wrapped_key = new.kek_id, new.blob
+            consents = registry.rewrap_all(session, keks, active)
             resealed = reseal_totp_secrets(session, AccountKeys.from_keyring(runtime.keyring))
             record_key_event(session, "keys.rewrap", {"kek_id": active.key_id, "rewrapped": len(batches),
+                                                      "consents_rewrapped": consents,
                                                       "totp_secrets_resealed": resealed},
                              org_id=settings.ttp_id)
     finally:
         runtime.close()
-    typer.echo(f"re-wrapped {len(batches)} data keys under {active.key_id}")
+    typer.echo(f"re-wrapped {len(batches)} data keys of record batches and {consents} of consents "
+               f"under {active.key_id}")
 
 
 @keys_cli.command("retire")
@@ -671,6 +675,7 @@ def keys_retire(kek: Annotated[str, typer.Option("--kek", help="Id of the key-en
     from sqlalchemy import func, select
 
     from app.audit.events import record_key_event
+    from app.consents import registry
     from app.models import RecordBatch, UserAccount
 
     settings = Settings()
@@ -685,10 +690,10 @@ def keys_retire(kek: Annotated[str, typer.Option("--kek", help="Id of the key-en
                 select(func.count()).select_from(RecordBatch).where(RecordBatch.kek_id == kek)
             ).scalar_one() + session.execute(
                 select(func.count()).select_from(UserAccount).where(UserAccount.totp_kek_id == kek)
-            ).scalar_one()
+            ).scalar_one() + registry.under_kek(session, kek)
             if still:
-                raise fail(f"ttp keys retire: {still} data keys or TOTP secrets are still under {kek}; "
-                           "run `ttp keys rewrap`")
+                raise fail(f"ttp keys retire: {still} data keys (of record batches and consents) or TOTP "
+                           f"secrets are still wrapped under {kek}; run `ttp keys rewrap`")
             (settings.resolved_key_dir / "kek" / f"{kek}.key").unlink()
             record_key_event(session, "keys.retire", {"purpose": "kek", "key_id": kek}, org_id=settings.ttp_id)
     finally:

@@ -47,7 +47,7 @@ def seed(
             row = registry.register(
                 session, provider_id=demo.provider, new=_new_consent(demo.body), pseudonymiser=runtime.pseudonymiser,
                 configuration=runtime.privacy.configuration, known_municipalities=runtime.codelists.municipalities,
-                today=today,
+                keys=runtime.records.vault, today=today,
             )
             consent_ids[(demo.provider, demo.body["consent_ref"])] = row.consent_id
     stored = 0

@@ -125,7 +125,9 @@ class AuditCheckpoint(Base):
 
 class ConsentRecord(Base):
     """A registered consent. Holds the stage-2 pseudonym only; the provider's own reference is kept
-    as a keyed hash (to refuse duplicates) and never returned."""
+    as a keyed hash (to refuse duplicates) and never returned. Who gave it, the age, the
+    municipalities, every date and the events are sealed (``sealed``, AES-256-GCM under a data key
+    wrapped by ``kek_id``, bound to the row): see :mod:`app.consents.sealing` for what stays clear."""
 
     __tablename__ = "consents"
     __table_args__ = (
@@ -138,30 +140,14 @@ class ConsentRecord(Base):
     provider_id: Mapped[str] = mapped_column(String(8), nullable=False)
     consent_ref_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     pseudonym: Mapped[str] = mapped_column(String(80), nullable=False)
-    given_by: Mapped[str] = mapped_column(String(20), nullable=False)
-    age_at_consent: Mapped[int] = mapped_column(Integer, nullable=False)
     purpose: Mapped[str] = mapped_column(String(100), nullable=False)
     data_categories: Mapped[list] = mapped_column(JSON, nullable=False)
     controller: Mapped[str] = mapped_column(String(300), nullable=False)
     recipients: Mapped[list] = mapped_column(JSON, nullable=False)
-    municipalities: Mapped[list] = mapped_column(JSON, nullable=False)
-    given_at: Mapped[date] = mapped_column(Date, nullable=False)
-    valid_until: Mapped[date | None] = mapped_column(Date, nullable=True)
     withdrawal_method: Mapped[str] = mapped_column(String(300), nullable=False)
-    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-
-
-class ConsentEventRecord(Base):
-    """The events of a consent (ISO/IEC TS 27560): given, renewed, withdrawn, expired."""
-
-    __tablename__ = "consent_events"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    consent_id: Mapped[int] = mapped_column(ForeignKey("consents.id", ondelete="CASCADE"), nullable=False, index=True)
-    type: Mapped[str] = mapped_column(String(20), nullable=False)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    valid_until: Mapped[date | None] = mapped_column(Date, nullable=True)
+    kek_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
 
 
 class RecordBatch(Base):

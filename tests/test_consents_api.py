@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from app.consents.registry import ConsentBook
-from app.models import ConsentEventRecord, ConsentRecord
+from app.consents.sealing import open_fields
+from app.models import ConsentRecord
 from pseudonymisation import generate_key, pseudonymise_bsn
 from tests.scan import database_bytes
 from tests.test_http_conventions import assert_problem
@@ -59,16 +60,9 @@ def test_register_read_withdraw_read(api, provider, app) -> None:
 
     with app.state.runtime.sessions() as session:
         row = session.execute(select(ConsentRecord).where(ConsentRecord.consent_id == consent_id)).scalar_one()
-        events = (
-            session.execute(
-                select(ConsentEventRecord.type)
-                .where(ConsentEventRecord.consent_id == row.id)
-                .order_by(ConsentEventRecord.id)
-            )
-            .scalars()
-            .all()
-        )
-        assert events == ["given", "withdrawn"]
+        fields = open_fields(app.state.runtime.records.vault.keks, row)
+        assert [e.type for e in fields.events] == ["given", "withdrawn"]
+        assert fields.withdrawn_at is not None and fields.age_at_consent == 13 and fields.municipalities == ("GM0363",)
         # The ISO/IEC TS 27560 record is complete: controller, recipients, data categories, method.
         assert row.controller and row.recipients and row.data_categories and "withdraw" in row.withdrawal_method
         assert row.pseudonym.startswith("p2.v1.") and row.pseudonym != stage1(BSNS[0])
@@ -151,7 +145,7 @@ def test_withdrawal_stops_the_person_at_once(api, provider, app) -> None:
     pseudonymiser = app.state.runtime.pseudonymiser
     stage2 = pseudonymiser.stage2(stage1(BSNS[0]))
     with app.state.runtime.sessions() as session:
-        book = ConsentBook(session, PROVIDER, [consent_id])
+        book = ConsentBook(session, PROVIDER, [consent_id], app.state.runtime.records.vault)
         assert book.why_not(consent_id=consent_id, pseudonym=stage2, municipality="GM0363") is None
         assert book.why_not(consent_id=consent_id, pseudonym=stage2, municipality="GM0014")[0] == "consent-not-covering"
         other_person = pseudonymiser.stage2(stage1(BSNS[1]))
@@ -160,10 +154,10 @@ def test_withdrawal_stops_the_person_at_once(api, provider, app) -> None:
         )
     api.post(f"/v1/consents/{consent_id}/withdraw", headers=provider)
     with app.state.runtime.sessions() as session:
-        book = ConsentBook(session, PROVIDER, [consent_id])
+        book = ConsentBook(session, PROVIDER, [consent_id], app.state.runtime.records.vault)
         assert book.why_not(consent_id=consent_id, pseudonym=stage2, municipality="GM0363")[0] == "consent-withdrawn"
         assert (
-            ConsentBook(session, OTHER_PROVIDER, [consent_id]).why_not(
+            ConsentBook(session, OTHER_PROVIDER, [consent_id], app.state.runtime.records.vault).why_not(
                 consent_id=consent_id, pseudonym=stage2, municipality="GM0363"
             )[0]
             == "consent-missing"

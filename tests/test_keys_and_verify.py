@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.models import AuditEntry, RecordBatch, ReportCell
+from app.models import AuditEntry, ConsentRecord, RecordBatch, ReportCell
 from app.settings import Settings
 from tests.test_records_api import Population, post
 
@@ -68,8 +68,10 @@ def test_rotate_rewrap_retire_keep_every_record_readable(ingested, settings, app
     assert refused.exit_code == 2 and "still wrapped" in refused.output
     rewrapped = ttp(settings, "keys", "rewrap")
     assert rewrapped.exit_code == 0 and "re-wrapped 3 data keys" in rewrapped.output
+    assert "and 30 of consents" in rewrapped.output  # the consents' sealed dates move too
     with app.state.runtime.sessions() as session:
         assert {b.kek_id for b in session.execute(select(RecordBatch)).scalars()} != {old_kek}
+        assert old_kek not in set(session.execute(select(ConsentRecord.kek_id)).scalars())
     retired = ttp(settings, "keys", "retire", "--kek", old_kek)
     assert retired.exit_code == 0, retired.output
     assert not (Path(settings.key_dir) / "kek" / f"{old_kek}.key").exists()

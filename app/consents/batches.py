@@ -17,7 +17,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -31,10 +31,11 @@ from app.consents.registry import (
     ConsentRefused,
     InvalidConsent,
     NewConsent,
+    new_fields,
     status,
-    to_model,
 )
-from app.models import ConsentEventRecord, ConsentRecord
+from app.consents.sealing import ConsentKeys, seal_onto
+from app.models import ConsentRecord
 from app.privacy.configuration import PrivacyConfiguration
 from app.pseudonyms import InvalidPseudonym, TtpPseudonymiser
 
@@ -61,6 +62,7 @@ def register_batch(
     pseudonymiser: TtpPseudonymiser,
     configuration: PrivacyConfiguration,
     known_municipalities: Iterable[str],
+    keys: ConsentKeys,
     today: date | None = None,
 ) -> list[Registered]:
     """Validate and store a batch of consents; one :class:`Registered` per item, in order.
@@ -109,7 +111,7 @@ def register_batch(
     for new, ref_hash, pseudonym in zip(items, hashes, stage2, strict=True):
         found = existing.get(ref_hash)
         if found is not None:
-            results.append(Registered(found.consent_id, status(session, found, today).value, created=False))
+            results.append(Registered(found.consent_id, status(found, keys, today).value, created=False))
             continue
         model = _model(provider_id, new, configuration)
         row = ConsentRecord(
@@ -117,19 +119,13 @@ def register_batch(
             provider_id=provider_id,
             consent_ref_hash=ref_hash,
             pseudonym=pseudonym,
-            given_by=str(model.given_by),
-            age_at_consent=model.age_at_consent,
             purpose=model.purpose,
             data_categories=list(model.data_categories),
             controller=model.controller,
             recipients=list(model.recipients),
-            municipalities=list(model.municipalities),
-            given_at=model.given_at,
-            valid_until=model.valid_until,
             withdrawal_method=model.withdrawal_method,
-            withdrawn_at=None,
-            created_at=now,
         )
+        seal_onto(row, keys, new_fields(model, now))
         new_rows.append((row, model))
         results.append(Registered(row.consent_id, "", created=True))
     try:
@@ -139,15 +135,7 @@ def register_batch(
     except IntegrityError:
         raise ConsentRefused("consent-exists", "a consent of this batch was registered at the same moment; "
                              "nothing was stored: send the batch again") from None
-    events = [
-        ConsentEventRecord(consent_id=row.id, type=consent.ConsentEventType.GIVEN.value,
-                           at=datetime.combine(model.given_at, time.min, UTC), valid_until=model.valid_until)
-        for row, model in new_rows
-    ]
-    session.add_all(events)
-    session.flush()
-    fresh = {row.consent_id: consent.status_at(to_model(row, [event]), today).value
-             for (row, _), event in zip(new_rows, events, strict=True)}
+    fresh = {row.consent_id: consent.status_at(model, today).value for row, model in new_rows}
     return [Registered(r.consent_id, fresh[r.consent_id], True) if r.created else r for r in results]
 
 

@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import consent
-from app.models import ConsentEventRecord, ConsentRecord
+from app.consents.sealing import ConsentKeys, Event, SealedFields, open_fields, rewrap_key, seal_onto
+from app.crypto.envelope import Kek
+from app.models import ConsentRecord
 from app.privacy.configuration import PrivacyConfiguration
 from app.pseudonyms import InvalidPseudonym, TtpPseudonymiser
 
@@ -72,30 +74,29 @@ def _today() -> date:
 _GIVEN_BY = {g.value: g for g in consent.GivenBy}
 _EVENT_TYPES = {t.value: t for t in consent.ConsentEventType}
 #: The columns coverage checks need (not the descriptive ones: controller, recipients ...).
-_COVERAGE_COLUMNS = ("id", "consent_id", "provider_id", "consent_ref_hash", "pseudonym", "given_by", "age_at_consent",
-                     "purpose", "municipalities", "given_at", "valid_until", "withdrawal_method")
+_COVERAGE_COLUMNS = ("id", "consent_id", "provider_id", "consent_ref_hash", "pseudonym", "purpose",
+                     "withdrawal_method", "kek_id", "wrapped_key", "sealed")
 
 
-def to_model(row: Any, events: Iterable[Any]) -> consent.Consent:
-    """The pure consent model of a stored consent (an ORM object or a plain row) and its events.
-
-    A row holding only the coverage columns gives a model with empty descriptive fields."""
+def to_model(row: Any, fields: SealedFields) -> consent.Consent:
+    """The pure consent model of a stored consent (an ORM object or a plain row) and its opened
+    sealed fields. A row holding only the coverage columns gives empty descriptive fields."""
     return consent.Consent(
         consent_ref=row.consent_ref_hash,
         provider_id=row.provider_id,
-        given_by=_GIVEN_BY[row.given_by],
-        age_at_consent=row.age_at_consent,
+        given_by=_GIVEN_BY[fields.given_by],
+        age_at_consent=fields.age_at_consent,
         purpose=row.purpose,
         data_categories=tuple(getattr(row, "data_categories", ())),
         controller=getattr(row, "controller", ""),
         recipients=tuple(getattr(row, "recipients", ())),
-        municipalities=tuple(row.municipalities),
-        given_at=row.given_at,
-        valid_until=row.valid_until,
+        municipalities=fields.municipalities,
+        given_at=fields.given_at,
+        valid_until=fields.valid_until,
         withdrawal_method=row.withdrawal_method,
         events=tuple(
             consent.ConsentEvent(type=_EVENT_TYPES[e.type], at=_aware(e.at), valid_until=e.valid_until)
-            for e in sorted(events, key=lambda e: (e.at, e.id or 0))
+            for e in sorted(fields.events, key=lambda e: _aware(e.at))
         ),
     )
 
@@ -104,8 +105,20 @@ def _aware(at: datetime) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
-def _events(session: Session, row: ConsentRecord) -> list[ConsentEventRecord]:
-    return list(session.execute(select(ConsentEventRecord).where(ConsentEventRecord.consent_id == row.id)).scalars())
+def fields_of(row: Any, keys: ConsentKeys) -> SealedFields:
+    """The sealed fields of a stored consent, opened."""
+    return open_fields(keys.keks, row)
+
+
+def new_fields(model: consent.Consent, created_at: datetime) -> SealedFields:
+    """What a new consent seals: its personal fields and its ``given`` event."""
+    return SealedFields(
+        given_by=str(model.given_by), age_at_consent=model.age_at_consent,
+        municipalities=tuple(model.municipalities), given_at=model.given_at, valid_until=model.valid_until,
+        created_at=created_at,
+        events=(Event(type=consent.ConsentEventType.GIVEN.value, at=datetime.combine(model.given_at, time.min, UTC),
+                      valid_until=model.valid_until),),
+    )
 
 
 def register(
@@ -116,6 +129,7 @@ def register(
     pseudonymiser: TtpPseudonymiser,
     configuration: PrivacyConfiguration,
     known_municipalities: Iterable[str],
+    keys: ConsentKeys,
     today: date | None = None,
 ) -> ConsentRecord:
     """Validate and store a consent; raises InvalidConsent (400) or ConsentRefused (409)."""
@@ -160,19 +174,13 @@ def register(
         provider_id=provider_id,
         consent_ref_hash=ref_hash,
         pseudonym=pseudonym,
-        given_by=str(model.given_by),
-        age_at_consent=model.age_at_consent,
         purpose=model.purpose,
         data_categories=list(model.data_categories),
         controller=model.controller,
         recipients=list(model.recipients),
-        municipalities=list(model.municipalities),
-        given_at=model.given_at,
-        valid_until=model.valid_until,
         withdrawal_method=model.withdrawal_method,
-        withdrawn_at=None,
-        created_at=now,
     )
+    seal_onto(row, keys, new_fields(model, now))
     try:
         with session.begin_nested():
             session.add(row)
@@ -181,8 +189,6 @@ def register(
         # the unique constraint; SQLite's writer lock makes the second see the first): 409 on both.
         _refuse_existing(session, provider_id, ref_hash)
         raise
-    session.add(ConsentEventRecord(consent_id=row.id, type=consent.ConsentEventType.GIVEN.value,
-                                   at=datetime.combine(model.given_at, time.min, UTC), valid_until=model.valid_until))
     session.flush()
     return row
 
@@ -208,31 +214,51 @@ def find(session: Session, *, provider_id: str, consent_id: str) -> ConsentRecor
     return row
 
 
-def status(session: Session, row: ConsentRecord, today: date | None = None) -> consent.ConsentStatus:
-    return consent.status_at(to_model(row, _events(session, row)), today or _today())
+def status(row: ConsentRecord, keys: ConsentKeys, today: date | None = None) -> consent.ConsentStatus:
+    return consent.status_at(to_model(row, fields_of(row, keys)), today or _today())
 
 
-def withdraw(session: Session, row: ConsentRecord, at: datetime | None = None) -> bool:
-    """Mark ``row`` withdrawn (final) and record the event; False when it already was (safe to retry)."""
-    if row.withdrawn_at is not None:
+def is_withdrawn(row: ConsentRecord, keys: ConsentKeys) -> bool:
+    return fields_of(row, keys).withdrawn_at is not None
+
+
+def withdraw(row: ConsentRecord, keys: ConsentKeys, at: datetime | None = None) -> bool:
+    """Mark ``row`` withdrawn (final) and record the event, resealed under a new data key; False
+    when it already was (safe to retry)."""
+    fields = fields_of(row, keys)
+    if fields.withdrawn_at is not None:
         return False
     at = at or datetime.now(UTC)
-    consent.withdraw(to_model(row, _events(session, row)), at)  # the library's rules (raises if final)
-    row.withdrawn_at = at
-    session.add(ConsentEventRecord(consent_id=row.id, type=consent.ConsentEventType.WITHDRAWN.value, at=at))
-    session.flush()
+    consent.withdraw(to_model(row, fields), at)  # the library's rules (raises if final)
+    seal_onto(row, keys, fields.with_event(Event(type=consent.ConsentEventType.WITHDRAWN.value, at=at)))
     return True
 
 
-class ConsentBook:
-    """The consents one batch of one provider refers to, loaded once."""
+def rewrap_all(session: Session, keks: dict[str, Kek], active: Kek) -> int:
+    """Wrap every consent's data key under ``active`` (``ttp keys rewrap``); how many moved."""
+    moved = session.execute(select(ConsentRecord).where(ConsentRecord.kek_id != active.key_id)).scalars().all()
+    for row in moved:
+        row.kek_id, row.wrapped_key = rewrap_key(keks, active, row.kek_id, row.wrapped_key)
+    session.flush()
+    return len(moved)
 
-    def __init__(self, session: Session, provider_id: str, consent_ids: Iterable[str]) -> None:
+
+def under_kek(session: Session, kek_id: str) -> int:
+    """How many consents are still sealed under ``kek_id`` (``ttp keys retire`` refuses while any are)."""
+    return session.execute(select(func.count()).select_from(ConsentRecord)
+                           .where(ConsentRecord.kek_id == kek_id)).scalar_one()
+
+
+class ConsentBook:
+    """The consents one batch of one provider refers to, loaded once and opened (the dates are
+    checked exactly, after opening)."""
+
+    def __init__(self, session: Session, provider_id: str, consent_ids: Iterable[str], keys: ConsentKeys) -> None:
         ids = sorted(set(consent_ids))
         self.provider_id = provider_id
         self._rows: dict[str, Any] = {}
         self._models: dict[str, consent.Consent] = {}
-        consents, events_table = ConsentRecord.__table__, ConsentEventRecord.__table__
+        consents = ConsentRecord.__table__
         for chunk_start in range(0, len(ids), 500):
             chunk = ids[chunk_start:chunk_start + 500]
             # Plain rows, not ORM objects: a batch may name thousands of consents.
@@ -240,16 +266,9 @@ class ConsentBook:
                 select(*(consents.c[name] for name in _COVERAGE_COLUMNS))
                 .where(consents.c.consent_id.in_(chunk), consents.c.provider_id == provider_id)
             ).all()
-            events: dict[int, list[Any]] = {r.id: [] for r in rows}
-            if events:
-                for event in session.execute(
-                    select(events_table).where(events_table.c.consent_id.in_(list(events)))
-                ).all():
-                    events[event.consent_id].append(event)
             for row in rows:
                 self._rows[row.consent_id] = row
-                self._models[row.consent_id] = to_model(row, events[row.id])
-
+                self._models[row.consent_id] = to_model(row, fields_of(row, keys))
     def row(self, consent_id: str) -> Any:
         return self._rows.get(consent_id)
 

@@ -86,6 +86,7 @@ def register_consent(
         row = registry.register(
             session, provider_id=principal.org_id, new=new, pseudonymiser=runtime.pseudonymiser,
             configuration=runtime.privacy.configuration, known_municipalities=runtime.codelists.municipalities,
+            keys=runtime.records.vault,
         )
     except registry.InvalidConsent as exc:
         count = len(exc.errors)
@@ -94,8 +95,8 @@ def register_consent(
     except registry.ConsentRefused as exc:
         raise Problem(409, exc.detail, kind=exc.kind) from None
     context.resource = f"consents/{row.consent_id}"
-    context.detail = {"municipalities": len(row.municipalities)}
-    result = ConsentStatusResponse(consent_id=row.consent_id, status=registry.status(session, row).value)
+    context.detail = {"municipalities": len(new.municipalities)}
+    result = ConsentStatusResponse(consent_id=row.consent_id, status=registry.status(row, runtime.records.vault).value)
     context.commit(session, 201)
     return result
 
@@ -148,6 +149,7 @@ def register_consents(
         made = batches.register_batch(
             session, provider_id=principal.org_id, items=items, pseudonymiser=runtime.pseudonymiser,
             configuration=runtime.privacy.configuration, known_municipalities=runtime.codelists.municipalities,
+            keys=runtime.records.vault,
         )
     except registry.InvalidConsent as exc:
         count = len({e.get("index") for e in exc.errors})
@@ -191,7 +193,7 @@ def find_consent(
     except registry.ConsentNotFound:
         raise Problem(404, "you registered no consent with this consent_ref") from None
     audit_context(request).resource = f"consents/{row.consent_id}"
-    return ConsentStatusResponse(consent_id=row.consent_id, status=registry.status(session, row).value)
+    return ConsentStatusResponse(consent_id=row.consent_id, status=registry.status(row, runtime.records.vault).value)
 
 
 @router.get(
@@ -206,10 +208,11 @@ def consent_status(
     request: Request,
     session: dependencies.DbSession,
     principal: ConsentsWriter,
+    runtime: RuntimeDep,
     consent_id: str = ConsentId,
 ) -> ConsentStatusResponse:
     row = _own_consent(request, session, principal, consent_id)
-    return ConsentStatusResponse(consent_id=row.consent_id, status=registry.status(session, row).value)
+    return ConsentStatusResponse(consent_id=row.consent_id, status=registry.status(row, runtime.records.vault).value)
 
 
 @router.post(
@@ -224,12 +227,13 @@ def withdraw_consent(
     request: Request,
     session: dependencies.DbSession,
     principal: ConsentsWriter,
+    runtime: RuntimeDep,
     consent_id: str = ConsentId,
 ) -> ConsentStatusResponse:
     context = audit_context(request)
     row = _own_consent(request, session, principal, consent_id)
-    already = row.withdrawn_at is not None
-    counts = withdrawal.withdraw_consent(session, request.app.state.runtime.records, row)
+    already = registry.is_withdrawn(row, runtime.records.vault)
+    counts = withdrawal.withdraw_consent(session, runtime.records, row)
     context.detail = {"already_withdrawn": 1} if already else counts
     context.commit(session)
     return ConsentStatusResponse(consent_id=row.consent_id, status="withdrawn")

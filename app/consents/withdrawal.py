@@ -20,7 +20,7 @@ def withdraw_consent(session: Session, records: ingestion.Context, row: ConsentR
                      at: datetime | None = None) -> dict[str, int]:
     """Withdraw ``row`` and remove what flowed under it; counts for the audit entry ({} when it
     was already withdrawn: safe to retry)."""
-    if not registry.withdraw(session, row, at):
+    if not registry.withdraw(row, records.vault, at):
         return {}
     removed = ingestion.remove_person(session, records, provider_id=row.provider_id, pseudonym=row.pseudonym)
     return {"records_removed": removed}

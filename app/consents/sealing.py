@@ -1,0 +1,166 @@
+"""Consents at rest: every date and quasi-identifier of a consent is sealed (issue 14, "a backup
+reveals nothing"; security property 4).
+
+A copy of the database (a backup, a replica, a ``pg_dump`` for support) used to show each
+consent's ``given_at`` and ``valid_until`` beside its stage-2 pseudonym, age, provider and
+municipalities. Now a consent row keeps in the clear only what a query needs, and everything
+else is one AES-256-GCM envelope (:mod:`app.crypto.envelope`, the one records use): a fresh data
+key per seal (a :class:`~app.crypto.envelope.BatchSealer` of one), wrapped under the service's
+key-encryption key (``kek_id``, ``wrapped_key``); the associated data binds the ciphertext to its
+row (consent id, provider, pseudonym, reference hash), so a sealed blob copied onto another consent
+does not open, and a pseudonym swapped between rows makes both unreadable. ``ttp keys rewrap``
+rewraps the data key (the ciphertext stays); ``ttp keys retire`` refuses a KEK a consent still
+uses. A withdrawal reseals the consent with a new data key (a sealer is never reused).
+
+Inventory (which column holds what, and what a query needs in the clear)
+------------------------------------------------------------------------
+``consents``
+  clear, queried: ``consent_id`` (lookup by id, unique), ``provider_id`` (every lookup is scoped
+  to the provider), ``consent_ref_hash`` (keyed hash; duplicate check, unique), ``pseudonym``
+  (stage 2; the same value the outcome records carry in the clear for linkage and withdrawal).
+  clear, not personal: ``purpose``, ``data_categories``, ``controller``, ``recipients``,
+  ``withdrawal_method`` (the same configuration text on every row).
+  sealed (no query reads them; validity is checked in Python, exactly, after opening):
+  ``given_by`` (reveals the age band), ``age_at_consent``, ``municipalities``, ``given_at``,
+  ``valid_until``, ``created_at``, and the events (given, withdrawn, with their instants and end
+  dates; the former ``consent_events`` table and ``withdrawn_at`` column). No retention or index
+  works on them, so nothing coarse is kept beside them.
+``outcome_records``
+  clear: ``pseudonym`` (linkage: ``WHERE pseudonym IN``), ``settle_month`` and ``purge_month``
+  (month only, ``YYYY-MM``: the settling and retention queries compare them), ``record_id``,
+  ``consent_pk``, ``batch_pk``; everything else sealed per record since issue 4.
+``record_batches``: ``received_at`` (the upload instant of a batch; no person's date).
+``report_cells``, ``releases``, ``provider_notes``, ``process_contexts``, ``store_state``: figures
+  and text per municipality, provider and period; no pseudonym.
+``audit_entries``: instants of actions with their resource, which for a consent is its
+  ``consent_id`` (see the report of issue 14: the consent row still maps it to the pseudonym).
+``clients``, ``client_auth_failures``, ``client_assertion_uses``, ``job_leases``, ``user_accounts``,
+``web_sessions``: organisations and staff, no pseudonym (the TOTP secret is sealed already).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
+
+from app.crypto.envelope import BatchSealer, Kek, WrappedKey, open_sealed, rewrap
+
+__all__ = ["ConsentKeys", "SealedFields", "consent_aad", "open_fields", "rewrap_key", "seal_fields"]
+
+_AAD_TAG = b"outcome-ttp/consent-aad/v1"
+_U32 = struct.Struct(">I")
+FORMAT = 1
+
+
+class ConsentKeys(Protocol):
+    """The keys sealing needs; :class:`app.records.vault.RecordVault` is one."""
+
+    @property
+    def active_kek(self) -> Kek: ...
+
+    @property
+    def keks(self) -> Mapping[str, Kek]: ...
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # given | renewed | withdrawn | expired
+    at: datetime
+    valid_until: date | None = None
+
+
+@dataclass(frozen=True)
+class SealedFields:
+    """What a consent row holds sealed."""
+
+    given_by: str
+    age_at_consent: int
+    municipalities: tuple[str, ...]
+    given_at: date
+    valid_until: date | None
+    created_at: datetime
+    events: tuple[Event, ...] = field(default=())
+
+    @property
+    def withdrawn_at(self) -> datetime | None:
+        instants = [e.at for e in self.events if e.type == "withdrawn"]
+        return min(instants) if instants else None
+
+    def with_event(self, event: Event) -> SealedFields:
+        return replace(self, events=(*self.events, event))
+
+    def to_json(self) -> bytes:
+        return json.dumps({
+            "v": FORMAT,
+            "given_by": self.given_by,
+            "age_at_consent": self.age_at_consent,
+            "municipalities": list(self.municipalities),
+            "given_at": self.given_at.isoformat(),
+            "valid_until": self.valid_until.isoformat() if self.valid_until else None,
+            "created_at": _aware(self.created_at).isoformat(),
+            "events": [{"type": e.type, "at": _aware(e.at).isoformat(),
+                        "valid_until": e.valid_until.isoformat() if e.valid_until else None} for e in self.events],
+        }, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> SealedFields:
+        raw: dict[str, Any] = json.loads(data)
+        if raw.get("v") != FORMAT:
+            raise ValueError(f"unknown sealed consent format {raw.get('v')!r}")
+        return cls(
+            given_by=raw["given_by"],
+            age_at_consent=int(raw["age_at_consent"]),
+            municipalities=tuple(raw["municipalities"]),
+            given_at=date.fromisoformat(raw["given_at"]),
+            valid_until=date.fromisoformat(raw["valid_until"]) if raw["valid_until"] else None,
+            created_at=datetime.fromisoformat(raw["created_at"]),
+            events=tuple(Event(type=e["type"], at=datetime.fromisoformat(e["at"]),
+                               valid_until=date.fromisoformat(e["valid_until"]) if e["valid_until"] else None)
+                         for e in raw["events"]),
+        )
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def consent_aad(consent_id: str, provider_id: str, pseudonym: str, consent_ref_hash: str) -> bytes:
+    """Binds a sealed consent to its row: domain tag, then each value as 4-byte length || UTF-8."""
+    parts = [_AAD_TAG]
+    for value in (consent_id, provider_id, pseudonym, consent_ref_hash):
+        encoded = value.encode("utf-8")
+        parts += [_U32.pack(len(encoded)), encoded]
+    return b"".join(parts)
+
+
+def _row_aad(row: Any) -> bytes:
+    return consent_aad(row.consent_id, row.provider_id, row.pseudonym, row.consent_ref_hash)
+
+
+def seal_fields(kek: Kek, row: Any, fields: SealedFields) -> tuple[str, bytes, bytes]:
+    """(kek_id, wrapped data key, ciphertext) for ``row`` (anything with the four bound columns)."""
+    sealer = BatchSealer(kek)  # a fresh data key for this one seal, so a counter nonce never repeats
+    ciphertext = sealer.seal(fields.to_json(), _row_aad(row))
+    return sealer.wrapped_key.kek_id, sealer.wrapped_key.blob, ciphertext
+
+
+def seal_onto(row: Any, keys: ConsentKeys, fields: SealedFields) -> None:
+    """Set ``row.kek_id``, ``row.wrapped_key`` and ``row.sealed`` (an ORM object)."""
+    row.kek_id, row.wrapped_key, row.sealed = seal_fields(keys.active_kek, row, fields)
+
+
+def open_fields(keks: Mapping[str, Kek], row: Any) -> SealedFields:
+    """The sealed fields of a consent row (an ORM object or a plain row with the sealed columns).
+    Raises :class:`app.crypto.envelope.UnknownKek` or :class:`~app.crypto.envelope.DecryptionFailed`."""
+    wrapped = WrappedKey(kek_id=row.kek_id, blob=bytes(row.wrapped_key))
+    return SealedFields.from_json(open_sealed(wrapped, bytes(row.sealed), _row_aad(row), keks))
+
+
+def rewrap_key(keks: Mapping[str, Kek], new_kek: Kek, kek_id: str, wrapped_key: bytes) -> tuple[str, bytes]:
+    """The consent's data key wrapped under ``new_kek`` (``ttp keys rewrap``); the ciphertext stays."""
+    new = rewrap(WrappedKey(kek_id=kek_id, blob=bytes(wrapped_key)), keks, new_kek)
+    return new.kek_id, new.blob
