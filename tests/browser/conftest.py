@@ -64,10 +64,10 @@ makes that an error.
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import os
 import re
-import secrets
 import shutil
 import socket
 import threading
@@ -104,6 +104,9 @@ GI = "98302027"  # Jeugdbescherming en Jeugdreclassering Amstelpoort (JB/JR)
 INDICATOR = "1"  # Uitval
 
 #: role -> (org_type, org_id) of the accounts the harness makes.
+#: role -> the local part of its accounts' addresses (the screenshots show them in the header).
+MAILBOXES = {"gemeente": "analist.amsterdam", "andere_gemeente": "analist.amstelveen",
+             "aanbieder": "kwaliteit.zeewind", "gi": "kwaliteit.amstelpoort", "privacy": "privacy.officer"}
 ROLES: dict[str, tuple[str, str]] = {
     "gemeente": ("municipality", MUNICIPALITY),
     "andere_gemeente": ("municipality", OTHER_MUNICIPALITY),
@@ -138,8 +141,13 @@ def _settings(data_dir: Path) -> Settings:
                     run_jobs=False)
 
 
+_made = itertools.count(1)
+
+
 def create_account(runtime: Any, role: str, email: str | None = None) -> Account:
-    """An account of the role's organisation, made through the accounts service (as `ttp users add`)."""
+    """An account of the role's organisation, made through the accounts service (as `ttp users add`);
+    without ``email`` a new address (``analist.amsterdam.3@example.org``: unique in the process,
+    and each process has a store of its own)."""
     from app import db
     from app.accounts import service as accounts_service
     from app.accounts.keys import AccountKeys
@@ -147,7 +155,7 @@ def create_account(runtime: Any, role: str, email: str | None = None) -> Account
     org_type, org_id = ROLES[role]
     with db.session_scope(runtime.sessions) as session:
         made = accounts_service.create_account(
-            session, email=email or f"{role}-{secrets.token_hex(4)}@example.org", org_type=org_type, org_id=org_id,
+            session, email=email or f"{MAILBOXES[role]}.{next(_made)}@example.org", org_type=org_type, org_id=org_id,
             ttp_id=runtime.settings.ttp_id, known_municipalities=runtime.codelists.municipalities,
             keys=AccountKeys.from_keyring(runtime.keyring),
         )
@@ -203,7 +211,8 @@ def _seed(data_dir: Path) -> None:
                     consent_ids[key] = registry.register(
                         session, provider_id=consent.provider, new=_new_consent(consent.body),
                         pseudonymiser=runtime.pseudonymiser, configuration=runtime.privacy.configuration,
-                        known_municipalities=runtime.codelists.municipalities, today=today,
+                        known_municipalities=runtime.codelists.municipalities, keys=runtime.records.vault,
+                        today=today,
                     ).consent_id
         per_provider: dict[str, list[dict[str, Any]]] = {}
         for record in records:
@@ -222,7 +231,8 @@ def _seed(data_dir: Path) -> None:
             assert any(f["withheld"] for m in releases for f in m.figures["indicators"].values()), \
                 f"{family} has no suppressed cell"
         scheduled_checkpoint(runtime)
-        accounts = {role: create_account(runtime, role, email=f"{role}@example.org")._asdict() for role in ROLES}
+        accounts = {role: create_account(runtime, role, email=f"{MAILBOXES[role]}@example.org")._asdict()
+                    for role in ROLES}
         (data_dir / "accounts.json").write_text(json.dumps(accounts), encoding="utf-8")
     finally:
         runtime.close()
@@ -415,10 +425,10 @@ _logins: dict[str, _Login] = {}
 
 
 @pytest.fixture
-def page_as(browser: Any, live: LiveServer) -> Iterator[Callable[[str], Any]]:
-    """``page_as(role)``: a page in a new context that is already logged in as the role (one login
-    through the form per role and run, its cookies reused; logged in again before the server's
-    idle timeout could have ended it). Cheaper than ``login_as`` for a test that only looks; a
+def page_as(browser: Any, live: LiveServer, accounts: dict[str, Account]) -> Iterator[Callable[[str], Any]]:
+    """``page_as(role)``: a page in a new context that is already logged in as the role's account
+    in ``accounts`` (one login through the form per role and run, its cookies reused; logged in
+    again before the server's idle timeout could have ended it). Cheaper than ``login_as`` for a test that only looks; a
     test that logs out or changes its account must use ``login_as``."""
     from app.accounts.sessions import IDLE
 
@@ -427,7 +437,7 @@ def page_as(browser: Any, live: LiveServer) -> Iterator[Callable[[str], Any]]:
             login = _logins.get(role)
             if login is None or time.monotonic() - login.used > IDLE.total_seconds() / 2:
                 with open_page(browser, live.url) as fresh:
-                    fill_login(fresh, create_account(live.runtime, role))
+                    fill_login(fresh, accounts[role])
                     fresh.wait_for_url(lambda url: "/inloggen" not in url)
                     login = _logins[role] = _Login(fresh.context.storage_state(), time.monotonic())
             login.used = time.monotonic()
