@@ -108,7 +108,7 @@ def test_a_database_copy_shows_no_consent_date_age_or_municipality(ingested, api
     # Exact validity still holds at ingestion: opened, the dates are the ones registered.
     with app.state.runtime.sessions() as session:
         rows = session.execute(select(ConsentRecord).order_by(ConsentRecord.id)).scalars().all()
-        opened = [open_fields(app.state.runtime.records.vault.keks, row) for row in rows]
+        opened = [open_fields(app.state.runtime.records.vault.unsealer, row) for row in rows]
     assert [f.given_at.isoformat() for f in opened] == [b["given_at"] for b in bodies]
     assert [f.age_at_consent for f in opened] == [age for age, _ in AGES]
     assert [f.withdrawn_at is not None for f in opened] == [n == 1 for n in range(PEOPLE)]

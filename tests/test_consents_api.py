@@ -60,7 +60,7 @@ def test_register_read_withdraw_read(api, provider, app) -> None:
 
     with app.state.runtime.sessions() as session:
         row = session.execute(select(ConsentRecord).where(ConsentRecord.consent_id == consent_id)).scalar_one()
-        fields = open_fields(app.state.runtime.records.vault.keks, row)
+        fields = open_fields(app.state.runtime.records.vault.unsealer, row)
         assert [e.type for e in fields.events] == ["given", "withdrawn"]
         assert fields.withdrawn_at is not None and fields.age_at_consent == 13 and fields.municipalities == ("GM0363",)
         # The ISO/IEC TS 27560 record is complete: controller, recipients, data categories, method.

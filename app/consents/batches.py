@@ -34,7 +34,7 @@ from app.consents.registry import (
     new_fields,
     status,
 )
-from app.consents.sealing import ConsentKeys, seal_onto
+from app.consents.sealing import ConsentKeys, new_sealer, seal_onto
 from app.models import ConsentRecord
 from app.privacy.configuration import PrivacyConfiguration
 from app.pseudonyms import InvalidPseudonym, TtpPseudonymiser
@@ -106,6 +106,7 @@ def register_batch(
         raise InvalidConsent(errors)
 
     now = datetime.now(UTC)
+    sealer = new_sealer(keys.active_kek)  # one data key for the consents this batch makes
     results: list[Registered] = []
     new_rows: list[tuple[ConsentRecord, consent.Consent]] = []
     for new, ref_hash, pseudonym in zip(items, hashes, stage2, strict=True):
@@ -125,7 +126,7 @@ def register_batch(
             recipients=list(model.recipients),
             withdrawal_method=model.withdrawal_method,
         )
-        seal_onto(row, keys, new_fields(model, now))
+        seal_onto(row, sealer, new_fields(model, now))
         new_rows.append((row, model))
         results.append(Registered(row.consent_id, "", created=True))
     try:

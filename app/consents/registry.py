@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import consent
-from app.consents.sealing import ConsentKeys, Event, SealedFields, open_fields, rewrap_key, seal_onto
+from app.consents.sealing import ConsentKeys, Event, SealedFields, new_sealer, open_fields, rewrap_key, seal_onto
 from app.crypto.envelope import Kek
 from app.models import ConsentRecord
 from app.privacy.configuration import PrivacyConfiguration
@@ -107,7 +107,7 @@ def _aware(at: datetime) -> datetime:
 
 def fields_of(row: Any, keys: ConsentKeys) -> SealedFields:
     """The sealed fields of a stored consent, opened."""
-    return open_fields(keys.keks, row)
+    return open_fields(keys.unsealer, row)
 
 
 def new_fields(model: consent.Consent, created_at: datetime) -> SealedFields:
@@ -180,7 +180,7 @@ def register(
         recipients=list(model.recipients),
         withdrawal_method=model.withdrawal_method,
     )
-    seal_onto(row, keys, new_fields(model, now))
+    seal_onto(row, new_sealer(keys.active_kek), new_fields(model, now))
     try:
         with session.begin_nested():
             session.add(row)
@@ -230,7 +230,8 @@ def withdraw(row: ConsentRecord, keys: ConsentKeys, at: datetime | None = None) 
         return False
     at = at or datetime.now(UTC)
     consent.withdraw(to_model(row, fields), at)  # the library's rules (raises if final)
-    seal_onto(row, keys, fields.with_event(Event(type=consent.ConsentEventType.WITHDRAWN.value, at=at)))
+    withdrawn = fields.with_event(Event(type=consent.ConsentEventType.WITHDRAWN.value, at=at))
+    seal_onto(row, new_sealer(keys.active_kek), withdrawn)  # a new data key: a sealer is never reused
     return True
 
 

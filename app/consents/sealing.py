@@ -4,13 +4,15 @@ reveals nothing"; security property 4).
 A copy of the database (a backup, a replica, a ``pg_dump`` for support) used to show each
 consent's ``given_at`` and ``valid_until`` beside its stage-2 pseudonym, age, provider and
 municipalities. Now a consent row keeps in the clear only what a query needs, and everything
-else is one AES-256-GCM envelope (:mod:`app.crypto.envelope`, the one records use): a fresh data
-key per seal (a :class:`~app.crypto.envelope.BatchSealer` of one), wrapped under the service's
-key-encryption key (``kek_id``, ``wrapped_key``); the associated data binds the ciphertext to its
-row (consent id, provider, pseudonym, reference hash), so a sealed blob copied onto another consent
+else is one AES-256-GCM envelope (:mod:`app.crypto.envelope`, the one records use): a data key per
+change (a :class:`~app.crypto.envelope.BatchSealer` for one registration, one batch of them or one
+withdrawal, never reused after), wrapped under the service's key-encryption key (``kek_id``,
+``wrapped_key`` on every row it sealed); the associated data binds the ciphertext to its row
+(consent id, provider, pseudonym, reference hash), so a sealed blob copied onto another consent
 does not open, and a pseudonym swapped between rows makes both unreadable. ``ttp keys rewrap``
-rewraps the data key (the ciphertext stays); ``ttp keys retire`` refuses a KEK a consent still
-uses. A withdrawal reseals the consent with a new data key (a sealer is never reused).
+rewraps the data keys (the ciphertext stays); ``ttp keys retire`` refuses a KEK a consent still
+uses. Ingestion opens the consents a batch names through the records' :class:`Unsealer`, which
+unwraps each data key once.
 
 Inventory (which column holds what, and what a query needs in the clear)
 ------------------------------------------------------------------------
@@ -47,9 +49,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
-from app.crypto.envelope import BatchSealer, Kek, WrappedKey, open_sealed, rewrap
+from app.crypto.envelope import BatchSealer, Kek, Unsealer, WrappedKey, rewrap
 
-__all__ = ["ConsentKeys", "SealedFields", "consent_aad", "open_fields", "rewrap_key", "seal_fields"]
+__all__ = ["ConsentKeys", "Event", "SealedFields", "consent_aad", "new_sealer", "open_fields", "rewrap_key",
+           "seal_onto"]
 
 _AAD_TAG = b"outcome-ttp/consent-aad/v1"
 _U32 = struct.Struct(">I")
@@ -57,13 +60,14 @@ FORMAT = 1
 
 
 class ConsentKeys(Protocol):
-    """The keys sealing needs; :class:`app.records.vault.RecordVault` is one."""
+    """The keys sealing needs; :class:`app.records.vault.RecordVault` is one (its unsealer keeps
+    the data keys it unwrapped, so the consents of one registration batch cost one unwrap)."""
 
     @property
     def active_kek(self) -> Kek: ...
 
     @property
-    def keks(self) -> Mapping[str, Kek]: ...
+    def unsealer(self) -> Unsealer: ...
 
 
 @dataclass(frozen=True)
@@ -73,9 +77,14 @@ class Event:
     valid_until: date | None = None
 
 
+def _day(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
 @dataclass(frozen=True)
 class SealedFields:
-    """What a consent row holds sealed."""
+    """What a consent row holds sealed. Stored as a compact JSON array (it is opened for every
+    consent a record batch names, so parsing is kept short)."""
 
     given_by: str
     age_at_consent: int
@@ -94,33 +103,24 @@ class SealedFields:
         return replace(self, events=(*self.events, event))
 
     def to_json(self) -> bytes:
-        return json.dumps({
-            "v": FORMAT,
-            "given_by": self.given_by,
-            "age_at_consent": self.age_at_consent,
-            "municipalities": list(self.municipalities),
-            "given_at": self.given_at.isoformat(),
-            "valid_until": self.valid_until.isoformat() if self.valid_until else None,
-            "created_at": _aware(self.created_at).isoformat(),
-            "events": [{"type": e.type, "at": _aware(e.at).isoformat(),
-                        "valid_until": e.valid_until.isoformat() if e.valid_until else None} for e in self.events],
-        }, separators=(",", ":")).encode()
+        return json.dumps([
+            FORMAT, self.given_by, self.age_at_consent, list(self.municipalities), self.given_at.isoformat(),
+            self.valid_until.isoformat() if self.valid_until else None, _aware(self.created_at).isoformat(),
+            [[e.type, _aware(e.at).isoformat(), e.valid_until.isoformat() if e.valid_until else None]
+             for e in self.events],
+        ], separators=(",", ":")).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> SealedFields:
-        raw: dict[str, Any] = json.loads(data)
-        if raw.get("v") != FORMAT:
-            raise ValueError(f"unknown sealed consent format {raw.get('v')!r}")
+        raw: list[Any] = json.loads(data)
+        if raw[0] != FORMAT:
+            raise ValueError(f"unknown sealed consent format {raw[0]!r}")
+        _, given_by, age, municipalities, given_at, valid_until, created_at, events = raw
         return cls(
-            given_by=raw["given_by"],
-            age_at_consent=int(raw["age_at_consent"]),
-            municipalities=tuple(raw["municipalities"]),
-            given_at=date.fromisoformat(raw["given_at"]),
-            valid_until=date.fromisoformat(raw["valid_until"]) if raw["valid_until"] else None,
-            created_at=datetime.fromisoformat(raw["created_at"]),
-            events=tuple(Event(type=e["type"], at=datetime.fromisoformat(e["at"]),
-                               valid_until=date.fromisoformat(e["valid_until"]) if e["valid_until"] else None)
-                         for e in raw["events"]),
+            given_by=given_by, age_at_consent=int(age), municipalities=tuple(municipalities),
+            given_at=date.fromisoformat(given_at), valid_until=_day(valid_until),
+            created_at=datetime.fromisoformat(created_at),
+            events=tuple(Event(type=t, at=datetime.fromisoformat(at), valid_until=_day(vu)) for t, at, vu in events),
         )
 
 
@@ -141,23 +141,23 @@ def _row_aad(row: Any) -> bytes:
     return consent_aad(row.consent_id, row.provider_id, row.pseudonym, row.consent_ref_hash)
 
 
-def seal_fields(kek: Kek, row: Any, fields: SealedFields) -> tuple[str, bytes, bytes]:
-    """(kek_id, wrapped data key, ciphertext) for ``row`` (anything with the four bound columns)."""
-    sealer = BatchSealer(kek)  # a fresh data key for this one seal, so a counter nonce never repeats
-    ciphertext = sealer.seal(fields.to_json(), _row_aad(row))
-    return sealer.wrapped_key.kek_id, sealer.wrapped_key.blob, ciphertext
+def new_sealer(kek: Kek) -> BatchSealer:
+    """A sealer (a fresh data key) for the consents of one change: a registration, a batch of them,
+    a withdrawal. Used for that change only, like a record batch's, so its counter nonces never repeat."""
+    return BatchSealer(kek)
 
 
-def seal_onto(row: Any, keys: ConsentKeys, fields: SealedFields) -> None:
-    """Set ``row.kek_id``, ``row.wrapped_key`` and ``row.sealed`` (an ORM object)."""
-    row.kek_id, row.wrapped_key, row.sealed = seal_fields(keys.active_kek, row, fields)
+def seal_onto(row: Any, sealer: BatchSealer, fields: SealedFields) -> None:
+    """Set ``row.kek_id``, ``row.wrapped_key`` and ``row.sealed`` (``row`` has the four bound columns)."""
+    row.kek_id, row.wrapped_key = sealer.wrapped_key.kek_id, sealer.wrapped_key.blob
+    row.sealed = sealer.seal(fields.to_json(), _row_aad(row))
 
 
-def open_fields(keks: Mapping[str, Kek], row: Any) -> SealedFields:
+def open_fields(unsealer: Unsealer, row: Any) -> SealedFields:
     """The sealed fields of a consent row (an ORM object or a plain row with the sealed columns).
     Raises :class:`app.crypto.envelope.UnknownKek` or :class:`~app.crypto.envelope.DecryptionFailed`."""
     wrapped = WrappedKey(kek_id=row.kek_id, blob=bytes(row.wrapped_key))
-    return SealedFields.from_json(open_sealed(wrapped, bytes(row.sealed), _row_aad(row), keks))
+    return SealedFields.from_json(unsealer.open(wrapped, bytes(row.sealed), _row_aad(row)))
 
 
 def rewrap_key(keks: Mapping[str, Kek], new_kek: Kek, kek_id: str, wrapped_key: bytes) -> tuple[str, bytes]:

@@ -33,6 +33,11 @@ class RecordVault:
     def __post_init__(self) -> None:
         self._unsealer = Unsealer(self.keks)
 
+    @property
+    def unsealer(self) -> Unsealer:
+        """Opens sealed payloads under these KEKs, each data key unwrapped once (the consents' too)."""
+        return self._unsealer
+
     def sealer(self) -> BatchSealer:
         return BatchSealer(self.active_kek)
 

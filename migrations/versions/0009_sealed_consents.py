@@ -63,6 +63,17 @@ def _keyring() -> Any:
         raise RuntimeError(f"migration 0009 seals the stored consents and needs the service's keys: {exc}") from None
 
 
+class _Row:
+    """The columns sealing binds, and the three it sets."""
+
+    def __init__(self, row: Any) -> None:
+        self.consent_id, self.provider_id = row.consent_id, row.provider_id
+        self.pseudonym, self.consent_ref_hash = row.pseudonym, row.consent_ref_hash
+        self.kek_id: str | None = None
+        self.wrapped_key: bytes | None = None
+        self.sealed: bytes | None = None
+
+
 def _aware(at: datetime) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
@@ -80,7 +91,7 @@ def _create_events_table() -> None:
 
 
 def upgrade() -> None:
-    from app.consents.sealing import Event, SealedFields, seal_fields
+    from app.consents.sealing import Event, SealedFields, new_sealer, seal_onto
 
     if op.get_bind().dialect.name == "sqlite":
         # The clear columns' pages are freed below: zero them, so the file keeps no copy.
@@ -93,7 +104,7 @@ def upgrade() -> None:
     table = _consents(*_clear_columns(), *_sealed_columns())
     rows = connection.execute(sa.select(table)).all()
     if rows:
-        kek = _keyring().active_kek()
+        sealer = new_sealer(_keyring().active_kek())
         events: dict[int, list[Any]] = {}
         for event in connection.execute(sa.select(_EVENTS).order_by(_EVENTS.c.at, _EVENTS.c.id)).all():
             events.setdefault(event.consent_id, []).append(event)
@@ -107,9 +118,10 @@ def upgrade() -> None:
                 municipalities=tuple(row.municipalities), given_at=row.given_at, valid_until=row.valid_until,
                 created_at=_aware(row.created_at), events=tuple(sealed_events),
             )
-            kek_id, wrapped, sealed = seal_fields(kek, row, fields)
+            target = _Row(row)
+            seal_onto(target, sealer, fields)
             connection.execute(sa.update(table).where(table.c.id == row.id)
-                               .values(kek_id=kek_id, wrapped_key=wrapped, sealed=sealed))
+                               .values(kek_id=target.kek_id, wrapped_key=target.wrapped_key, sealed=target.sealed))
     op.drop_index("ix_consent_events_consent_id", table_name="consent_events")
     op.drop_table("consent_events")
     with op.batch_alter_table("consents") as batch:
@@ -123,6 +135,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     from app.consents.sealing import open_fields
+    from app.crypto.envelope import Unsealer
 
     with op.batch_alter_table("consents") as batch:
         batch.drop_index("ix_consents_kek_id")
@@ -138,9 +151,9 @@ def downgrade() -> None:
     table = _consents(*_clear_columns(), *_sealed_columns())
     rows = connection.execute(sa.select(table)).all()
     if rows:
-        keks = _keyring().keks()
+        unsealer = Unsealer(_keyring().keks())
         for row in rows:
-            fields = open_fields(keks, row)
+            fields = open_fields(unsealer, row)
             connection.execute(sa.update(table).where(table.c.id == row.id).values(
                 given_by=fields.given_by, age_at_consent=fields.age_at_consent,
                 municipalities=list(fields.municipalities), given_at=fields.given_at,
