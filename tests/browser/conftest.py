@@ -58,7 +58,9 @@ lives in its own thread) and is started per test module, never left running for 
 module's tests (it marks the main thread's event loop as running: ``asyncio.run`` would fail).
 
 Without Chromium these tests are skipped, unless ``TTP_TEST_REQUIRE_CHROMIUM=1`` (``.ci/run``)
-makes that an error.
+makes that an error. Every test under tests/browser is marked ``slow`` here (a seeded store and a
+browser take a minute before the first test): ``make test-fast`` leaves them out, ``make test``
+runs them.
 """
 
 from __future__ import annotations
@@ -123,6 +125,16 @@ class Account(NamedTuple):
     email: str
     password: str
     totp_secret: str
+
+
+# ---- every browser test is slow (a seeded store, a browser): `make test-fast` leaves them out -------
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in Path(str(item.path)).resolve().parents:
+            item.add_marker(pytest.mark.slow)
 
 
 # ---- Chromium: there, or skipped (or failed in CI) -------------------------------------------------
