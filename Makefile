@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# WARNING by default so the banner with the URL and the demo accounts stays on screen
+# (TTP_LOG_LEVEL=INFO make run shows a JSON line per request).
 run: $(STAMP)
-	$(BIN)/ttp serve
+	TTP_LOG_LEVEL=$${TTP_LOG_LEVEL:-WARNING} $(BIN)/ttp serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -94,10 +94,13 @@ def _first_run(settings: Settings) -> None:
 
 
 #: The demo's web accounts, one per role: (key in first-run.json, org type, org id, e-mail address).
-#: GM0080 (Leeuwarden) is in Friesland, the demo's agreed region; 98301067 and 98302010 have records there.
+#: GM0363 (Amsterdam) and 98301012 (Zeewind, everywhere) have figures above the threshold on their
+#: first page; GM0080 (Leeuwarden) is in Friesland, the demo's agreed region, for the region's pages;
+#: 98302010 is the certified institution (JB/JR).
 DEMO_ACCOUNTS = (
-    ("gemeente", "municipality", "GM0080", "analist.leeuwarden@demo.example"),
-    ("aanbieder", "provider", "98301067", "kwaliteit.waddenkust@demo.example"),
+    ("gemeente", "municipality", "GM0363", "analist.amsterdam@demo.example"),
+    ("gemeente_regio", "municipality", "GM0080", "analist.leeuwarden@demo.example"),
+    ("aanbieder", "provider", "98301012", "kwaliteit.zeewind@demo.example"),
     ("aanbieder_jbjr", "provider", "98302010", "kwaliteit.noordster@demo.example"),
     ("privacy", "privacy_officer", None, "privacy.officer@demo.example"),
 )
