@@ -26,7 +26,7 @@ class SeedResult:
     records: int
 
 
-def _new_consent(body: dict[str, Any]) -> registry.NewConsent:
+def new_consent(body: dict[str, Any]) -> registry.NewConsent:
     return registry.NewConsent(
         consent_ref=body["consent_ref"], pseudonym=body["pseudonym"], given_by=body["given_by"],
         age_at_consent=body["age_at_consent"], purpose=body["purpose"], municipalities=list(body["municipalities"]),
@@ -45,7 +45,7 @@ def seed(
     with db.session_scope(runtime.sessions) as session:
         for demo in population.consents:
             row = registry.register(
-                session, provider_id=demo.provider, new=_new_consent(demo.body), pseudonymiser=runtime.pseudonymiser,
+                session, provider_id=demo.provider, new=new_consent(demo.body), pseudonymiser=runtime.pseudonymiser,
                 configuration=runtime.privacy.configuration, known_municipalities=runtime.codelists.municipalities,
                 keys=runtime.records.vault, today=today,
             )

@@ -14,7 +14,7 @@ from tests.test_records_api import Population, post
 PROVIDERS = {"A": "40000001", "B": "40000002", "C": "40000003"}
 
 
-def _quarter_dates(year: int, quarter: int, offset: int) -> tuple[str, str]:
+def quarter_dates(year: int, quarter: int, offset: int) -> tuple[str, str]:
     start = date(year, 3 * quarter - 2, 1) - timedelta(days=60 + offset % 7)
     end = date(year, 3 * quarter - 2, 5) + timedelta(days=offset % 40)
     return start.isoformat(), end.isoformat()
@@ -27,13 +27,13 @@ def year() -> int:
 
 @pytest.fixture
 def loaded(api, token_for, year, publish):
-    """The data of :func:`_load`, published."""
-    _load(api, token_for, year)
+    """The data of :func:`load_records`, published."""
+    load_records(api, token_for, year)
     publish()
     return year
 
 
-def _load(api, token_for, year):  # type: ignore[no-untyped-def]
+def load_records(api, token_for, year):  # type: ignore[no-untyped-def]
     """Amsterdam (GM0363, no regional agreement): provider A 30, B 9 (below 10), C 15 ended
     trajectories in the first two quarters of last year; provider A also 12 in Utrecht."""
     plan = {"A": [("GM0363", 30), ("GM0344", 12)], "B": [("GM0363", 9)], "C": [("GM0363", 15)]}
@@ -44,7 +44,7 @@ def _load(api, token_for, year):  # type: ignore[no-untyped-def]
         records = []
         for municipality, count in places:
             for i in range(count):
-                start, end = _quarter_dates(year, 1 + i % 2, i)
+                start, end = quarter_dates(year, 1 + i % 2, i)
                 records.append(people.record(
                     person, municipality=municipality, start_date=start, end_date=end,
                     end_reason="03" if i % 4 == 0 else "01", hulpvorm="02" if i % 3 else "03",
@@ -110,7 +110,7 @@ def test_a_member_of_an_agreed_region_reads_the_region_cut_from_the_same_release
     records, person = [], 2000
     for municipality, count in (("GM0080", 30), ("GM1900", 22), ("GM0074", 6)):
         for i in range(count):
-            start, end = _quarter_dates(year, 1 + i % 2, i)
+            start, end = quarter_dates(year, 1 + i % 2, i)
             records.append(people.record(person, municipality=municipality, start_date=start, end_date=end,
                                          end_reason="03" if i % 4 == 0 else "01"))
             person += 1
@@ -211,7 +211,7 @@ def test_each_release_logs_how_many_cells_were_withheld_and_no_counts(api, token
         def emit(self, record: logging.LogRecord) -> None:
             lines.append(JsonFormatter().format(record))
 
-    loaded = _load(api, token_for, year)
+    loaded = load_records(api, token_for, year)
     logger = logging.getLogger("ttp.reports")
     handler = Keep()
     logger.addHandler(handler)
@@ -331,7 +331,7 @@ def test_a_region_member_cannot_narrow_any_suppressed_cell_from_everything_it_ca
             count = dict(plan).get(name, 0)
             for i in range(count):
                 quarter = 1 + i % 2
-                start, end = _quarter_dates(year, quarter, i)
+                start, end = quarter_dates(year, quarter, i)
                 hulpvorm = "02" if i % 3 else "03"
                 records.append(people.record(person, municipality=municipality, start_date=start, end_date=end,
                                              end_reason="03" if i % 4 == 0 else "01", hulpvorm=hulpvorm))
@@ -455,7 +455,7 @@ def test_mean_mark_interval_and_response_rate_against_hand_computation(api, toke
     people = Population(api, headers)
     records = []
     for i in range(20):
-        start, end = _quarter_dates(year, 1, i)
+        start, end = quarter_dates(year, 1, i)
         record = people.record(1000 + i, municipality="GM0014", start_date=start, end_date=end)
         record["outcomes"] = {"satisfaction": {"mark": 5 + i % 5, "informant": "youth"}} if i < 16 else {}
         if i >= 16:

@@ -344,11 +344,11 @@ def test_the_dpia_annex_and_the_register_are_pages_behind_login(app, officer) ->
 @pytest.mark.slow
 def test_the_publication_register_lists_releases_and_shows_a_changed_one(app, api, officer, token_for,
                                                                          publish) -> None:
-    from tests.test_reports_api import _load
+    from tests.test_reports_api import load_records
 
     empty = text_of(officer.get("/privacy/publicaties").text)
     assert "Er is nog niets gepubliceerd." in empty
-    year = _load(api, token_for, __import__("datetime").date.today().year - 1)
+    year = load_records(api, token_for, __import__("datetime").date.today().year - 1)
     publish()
     page = officer.get("/privacy/publicaties")
     seen = text_of(page.text)

@@ -1,6 +1,6 @@
 """The analyst's pages and the provider's mirror report over real HTTP: what a person sees.
 
-Data (tests/test_reports_api.py ``_load``): Amsterdam (GM0363) has providers A (30 ended
+Data (tests/test_reports_api.py ``load_records``): Amsterdam (GM0363) has providers A (30 ended
 trajectories), B (9: below the threshold of 10) and C (15) in the first half of last year;
 provider A also has 12 in Utrecht. Every page is read by a logged-in person (password + TOTP),
 and its figures are compared with what the API serves from the same release.
@@ -25,7 +25,7 @@ from app.models import AuditEntry, ConsentRecord, OutcomeRecord
 from app.reports.cut import ReportCellOut
 from app.reports.registry import load_registry
 from app.web import report_model
-from tests.test_reports_api import PROVIDERS, _load
+from tests.test_reports_api import PROVIDERS, load_records
 from tests.test_web_login import login, make_account
 
 STORY = "Wachtlijst in het eerste kwartaal door personeelstekort; de uitval lag daardoor hoger."
@@ -40,7 +40,7 @@ def year() -> int:
 
 @pytest.fixture
 def loaded(api: TestClient, token_for, year: int, publish) -> int:  # type: ignore[no-untyped-def]
-    _load(api, token_for, year)
+    load_records(api, token_for, year)
     story = api.post("/v1/notes", json={"municipality": "GM0363", "period": f"{year}-Q1", "text": STORY},
                      headers=token_for("provider", PROVIDERS["C"]))
     assert story.status_code == 201, story.text
@@ -328,14 +328,14 @@ def test_a_member_of_an_agreed_region_reads_the_region_by_municipality(
     api: TestClient, token_for, year: int, publish, client_for: Client
 ) -> None:
     from tests.test_records_api import Population, post
-    from tests.test_reports_api import _quarter_dates
+    from tests.test_reports_api import quarter_dates
 
     provider = token_for("provider", PROVIDERS["A"])
     people = Population(api, provider)
     records, person = [], 2000
     for municipality, count in (("GM0080", 30), ("GM1900", 22), ("GM0074", 6)):
         for i in range(count):
-            start, end = _quarter_dates(year, 1 + i % 2, i)
+            start, end = quarter_dates(year, 1 + i % 2, i)
             records.append(people.record(person, municipality=municipality, start_date=start, end_date=end,
                                          end_reason="03" if i % 4 == 0 else "01"))
             person += 1
@@ -385,7 +385,7 @@ def test_jb_figures_show_the_institutions_process_context_and_its_mirror_opens_o
     from app.reports import process_context
     from app.reports.periods import Period
     from tests.test_records_api import Population, post
-    from tests.test_reports_api import _quarter_dates
+    from tests.test_reports_api import quarter_dates
 
     institution = "40000007"
     headers = token_for("provider", institution)
@@ -394,7 +394,7 @@ def test_jb_figures_show_the_institutions_process_context_and_its_mirror_opens_o
     for n in range(14):
         record = copy.deepcopy(EXAMPLE_RECORDS["jeugdbescherming"])
         pseudonym, consent_id = people.person(5000 + n, "GM0363")
-        start, end = _quarter_dates(year, 1, n)
+        start, end = quarter_dates(year, 1, n)
         record.update(record_id=f"jb-{n}", pseudonym=pseudonym, consent_id=consent_id, municipality="GM0363",
                       start_date=start, end_date=end)
         records.append(record)

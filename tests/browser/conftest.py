@@ -181,7 +181,7 @@ def _seed(data_dir: Path) -> None:
     from app.audit.checkpoint_store import scheduled_checkpoint
     from app.consents import registry
     from app.demo import generate
-    from app.demo_seed import _new_consent
+    from app.demo_seed import new_consent
     from app.maintenance import retention
     from app.records import ingestion
     from app.reports.releases import publish_due
@@ -221,7 +221,7 @@ def _seed(data_dir: Path) -> None:
                 if key in used:
                     consent.body["municipalities"] = [moved(m) for m in consent.body["municipalities"]]
                     consent_ids[key] = registry.register(
-                        session, provider_id=consent.provider, new=_new_consent(consent.body),
+                        session, provider_id=consent.provider, new=new_consent(consent.body),
                         pseudonymiser=runtime.pseudonymiser, configuration=runtime.privacy.configuration,
                         known_municipalities=runtime.codelists.municipalities, keys=runtime.records.vault,
                         today=today,
