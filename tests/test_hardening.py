@@ -297,7 +297,7 @@ def test_a_database_error_in_the_server_logs_nothing_personal(settings, database
     """A real `ttp serve` (uvicorn) meets a database error while storing a consent: the answer is a
     500 problem, and stderr holds JSON log lines only: no traceback, no statement values."""
     credentials = make_client("provider", PROVIDER)  # any client: `ttp serve` then skips the demo data
-    _rename_column(database_url, "consents", "given_by")  # every INSERT of a consent now fails
+    _rename_column(database_url, "consents", "sealed")  # every INSERT of a consent now fails
     server, base = start_server(_environment(settings, database_url), tmp_path)  # waits on readiness
     try:
         token = httpx.post(f"{base}/v1/oauth/token", data={"grant_type": "client_credentials"},
