@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -169,6 +170,29 @@ def test_a_secret_brute_forcer_is_locked_out_across_workers(serve) -> None:
     assert second.post(TOKEN, data=GRANT, headers=right).status_code == 200
     with db.session_scope(first_app.state.runtime.sessions) as session:
         assert session.execute(select(func.count()).select_from(ClientAuthFailure)).scalar_one() == 0
+
+
+def test_concurrent_guesses_on_two_workers_are_each_counted_once(serve) -> None:
+    first_app, first = serve(failed_authentications=4)
+    _second_app, second = serve(failed_authentications=4)
+    target = make_client(first_app)
+
+    def guess(attempt: int) -> int:
+        api = (first, second)[attempt % 2]
+        return api.post(TOKEN, data=GRANT, headers=basic(target.client_id, f"guess-{attempt}")).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(guess, range(8)))
+    assert statuses == [401] * 8, "never a 500, however the guesses meet"
+    with db.session_scope(first_app.state.runtime.sessions) as session:
+        row = session.execute(select(ClientAuthFailure)).scalar_one()
+        # Every guess that passed the lock check before the lock was set is counted, none twice.
+        assert 4 <= row.failures <= 8 and row.locked_until is not None
+        seen = session.execute(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "oauth.token", AuditEntry.client_id.is_(None))).scalar_one()
+    assert seen == 8, "one audit entry per request"
+    assert audit_count(first_app, "oauth.client_locked") == 1
+    assert second.post(TOKEN, data=GRANT, headers=basic(target.client_id, target.client_secret)).status_code == 401
 
 
 def test_an_unknown_client_id_gets_the_same_answers_as_a_real_one(serve) -> None:
