@@ -5,7 +5,9 @@
 envelope per consent (``kek_id``, ``wrapped_key``, ``sealed``; see :mod:`app.consents.sealing`).
 Existing consents are sealed on upgrade under the active key-encryption key of the key directory
 the settings name (``TTP_KEY_DIR``); the downgrade opens them again (it needs the same keys).
-A database without consents needs no keys either way.
+A database without consents needs no keys either way. The clear values leave the files too: SQLite
+zeroes the freed pages (``secure_delete``), PostgreSQL rewrites the table (``VACUUM FULL``).
+Backups and WAL archives made before the upgrade still hold them: replace them.
 
 Revision ID: 0009
 Revises: 0008
@@ -131,6 +133,11 @@ def upgrade() -> None:
         batch.alter_column("wrapped_key", existing_type=sa.LargeBinary, nullable=False)
         batch.alter_column("sealed", existing_type=sa.LargeBinary, nullable=False)
         batch.create_index("ix_consents_kek_id", ["kek_id"])
+    if op.get_bind().dialect.name == "postgresql":
+        # DROP COLUMN leaves the old values in the table's files (a file-level backup or replica
+        # would keep them): rewrite the table so that only the sealed rows remain.
+        with op.get_context().autocommit_block():
+            op.execute("VACUUM FULL consents")
 
 
 def downgrade() -> None:
