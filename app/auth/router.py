@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -31,6 +32,7 @@ router = APIRouter(prefix="/v1", tags=["identity"])
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 FORM = "application/x-www-form-urlencoded"
+Result = TypeVar("Result")
 
 
 class TokenResponse(BaseModel):
@@ -100,24 +102,34 @@ def token(
         runtime.limits.check_token_request(claimed)  # 429 before any work: no scrypt for a flood
     limits = runtime.privacy.configuration.limits
     now = datetime.now(UTC)
-    if claimed is not None:
-        until = lockout.locked_until(session, claimed, now)
-        if until is not None:
-            context.detail = {"reason": "locked"}
-            raise _locked(until, now)
+    # The lock check and the secret's scrypt run read through a read-only session, closed before
+    # the writing one is used (one connection at a time): on SQLite they take no write lock, so
+    # concurrent token requests and ingestion do not queue behind scrypt. Only private_key_jwt
+    # writes before it knows the client (the assertion's jti, against replay).
     try:
+        if claimed is not None:
+            until = _read(runtime, lambda reader: lockout.locked_until(reader, claimed, now))
+            if until is not None:
+                context.detail = {"reason": "locked"}
+                raise _locked(until, now)
         if basic is not None:
-            client = clients.authenticate_with_secret(session, *basic, grace=_grace(limits), now=now)
+            found_id = _read(runtime, lambda reader: clients.authenticate_with_secret(
+                reader, *basic, grace=_grace(limits), now=now).client_id)
         elif client_secret is not None:
             if not client_id:
                 raise Problem(401, "client_secret_post needs client_id", kind=INVALID_CLIENT)
-            client = clients.authenticate_with_secret(session, client_id, client_secret, grace=_grace(limits), now=now)
+            found_id = _read(runtime, lambda reader: clients.authenticate_with_secret(
+                reader, client_id, client_secret, grace=_grace(limits), now=now).client_id)
         else:
             if client_assertion_type != JWT_BEARER:
                 raise Problem(401, f"client_assertion_type must be {JWT_BEARER}", kind=INVALID_CLIENT)
             token_url = str(request.url_for("oauth.token"))
             audiences = [token_url, runtime.settings.issuer]
-            client = clients.authenticate_with_assertion(session, client_assertion or "", audiences)
+            found_id = clients.authenticate_with_assertion(session, client_assertion or "", audiences).client_id
+        # The writing transaction from here: the client as it is now (disabled meanwhile: refused).
+        client = clients.by_client_id(session, found_id)
+        if client is None or not client.active:
+            raise clients.AuthenticationFailed("unknown client or wrong secret")
     except clients.AuthenticationFailed as exc:
         if claimed is not None:
             _count_failure(session, claimed, limits, now, request)
@@ -161,6 +173,16 @@ def _claimed_client_id(basic: tuple[str, str] | None, client_id: str | None, cli
         return tokens.unverified_assertion_subject(client_assertion or "")[:200] or None
     except tokens.TokenError:
         return None
+
+
+def _read(runtime: Runtime, work: Callable[[Session], Result]) -> Result:
+    """``work`` in a read-only session of its own, closed before returning."""
+    reader = runtime.read_sessions()
+    try:
+        return work(reader)
+    finally:
+        reader.rollback()
+        reader.close()
 
 
 def _grace(limits: Limits) -> timedelta:
