@@ -170,7 +170,7 @@ class Limits(_Section):
     #: Token requests per client id and minute (a bucket of this size refilled evenly).
     token_requests_per_minute: int = Field(default=30, ge=1, le=600)
     #: Writes (consents, record batches, notes; POST/PUT/DELETE) per client and minute.
-    write_requests_per_minute: int = Field(default=1200, ge=1, le=60_000)
+    write_requests_per_minute: int = Field(default=6000, ge=1, le=60_000)
     #: Report requests one client may have running at once.
     concurrent_reports: int = Field(default=4, ge=1, le=64)
     #: Failed client authentications in a row (per client id) that lock it ...
