@@ -171,7 +171,8 @@ def _security_measures(loaded: LoadedConfiguration, facts: ServiceFacts) -> list
     return [
         "two-stage keyed pseudonymisation (HMAC-SHA256): the BSN never leaves the provider",
         "records encrypted at rest with AES-256-GCM under a data key per batch, wrapped by a rotating key "
-        "encryption key",
+        "encryption key; a consent's dates, age, who gave it and its municipalities sealed the same way (beside "
+        "a pseudonym a copy of the database shows only months for housekeeping: retention, linkage settling)",
         "aggregated reports only, with a minimum cell size of "
         f"{d.minimum_cell_size} (never below {MINIMUM_CELL_SIZE_FLOOR}) and secondary suppression",
         "OAuth 2 client credentials; signed access tokens bound to one organisation and role",
