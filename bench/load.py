@@ -7,7 +7,7 @@ clients per demo provider and per municipality, ``ttp serve`` on a free port, th
 registered over HTTP), uploads half of the demo records and publishes the releases due
 (``ttp releases publish``: set-up, not measured). Then, measured, all at once:
 
-- ``--readers`` municipality clients (default 200), each reading ``--reads`` reports of its own
+- ``--readers`` municipality clients (default 200, one client each, made through the admin API), each reading ``--reads`` reports of its own
   municipality (JSON and CSV, period year/half-year/quarter, with and without a breakdown);
 - every demo provider uploading the other half of the records in batches;
 - ``--token-burst`` concurrent token requests (default 20).
@@ -145,11 +145,8 @@ def run_backend(backend: str, database_url: str | None, args: argparse.Namespace
             providers[provider.agb] = (made["client_id"], made["client_secret"])
         counts = Counter(c.body["municipalities"][0] for c in population.consents)
         towns = [code for code, _ in counts.most_common(args.municipalities)]
-        municipalities = {}
-        for code in towns:
-            made = json.loads(ingest.cli(env, "clients", "add", "--org-type", "municipality", "--org-id", code,
-                                         "--name", "load", "--json"))
-            municipalities[code] = (made["client_id"], made["client_secret"])
+        admin = json.loads(ingest.cli(env, "clients", "add", "--org-type", "admin", "--org-id", "TTP",
+                                      "--name", "load admin", "--json"))
         serve_env = {**env, "TTP_RUN_JOBS": "false"}  # the set-up publishes once, by the command
         with ingest.serve(serve_env, data_dir, workers=args.workers if database_url else 1) as base:
             tokens = {agb: ingest.token(base, *pair) for agb, pair in providers.items()}
@@ -164,7 +161,16 @@ def run_backend(backend: str, database_url: str | None, args: argparse.Namespace
             print(f"[{backend}] set-up: {len(first)} batches stored, releases published in "
                   f"{time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
 
-            reader_tokens = {code: ingest.token(base, *pair) for code, pair in municipalities.items()}
+            # One client per reader, as 200 analysts would have (the report cap is per client).
+            admin_token = ingest.token(base, admin["client_id"], admin["client_secret"])
+            readers = []
+            for i in range(args.readers):
+                code = towns[i % len(towns)]
+                made = httpx.post(f"{base}/v1/clients", headers={"Authorization": f"Bearer {admin_token}"},
+                                  json={"name": f"load reader {i}", "org_type": "municipality", "org_id": code},
+                                  timeout=600).json()
+                readers.append((code, (made["client_id"], made["client_secret"])))
+            reader_tokens = [ingest.token(base, *pair) for _, pair in readers]
             rng = random.Random(args.seed)
             by_provider: dict[str, list[bytes]] = defaultdict(list)
             for agb, body in later:
@@ -172,10 +178,10 @@ def run_backend(backend: str, database_url: str | None, args: argparse.Namespace
             timings = Timings()
 
             async def measured() -> None:
-                tasks = [_reader(base, reader_tokens[towns[i % len(towns)]], towns[i % len(towns)], args.reads,
-                                 timings, random.Random(rng.random())) for i in range(args.readers)]
+                tasks = [_reader(base, reader_tokens[i], readers[i][0], args.reads, timings,
+                                 random.Random(rng.random())) for i in range(args.readers)]
                 tasks += [_uploader(base, tokens[agb], chunk, timings) for agb, chunk in by_provider.items()]
-                burst = [municipalities[towns[i % len(towns)]] for i in range(args.token_burst)]
+                burst = [readers[i % len(readers)][1] for i in range(args.token_burst)]
                 tasks.append(_token_burst(base, burst, timings))
                 await asyncio.gather(*tasks)
 
