@@ -134,9 +134,11 @@ class ConsentRecord(Base):
         UniqueConstraint("provider_id", "consent_ref_hash", name="uq_consents_provider_ref"),
         Index("ix_consents_provider_pseudonym", "provider_id", "pseudonym"),
     )
+    __allow_unmapped__ = True
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    consent_id: Mapped[str] = mapped_column(String(40), unique=True, nullable=False)
+    #: Keyed hash of the consent id (``TtpPseudonymiser.consent_id_hash``); the id itself is sealed.
+    consent_id_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     provider_id: Mapped[str] = mapped_column(String(8), nullable=False)
     consent_ref_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     pseudonym: Mapped[str] = mapped_column(String(80), nullable=False)
@@ -148,6 +150,8 @@ class ConsentRecord(Base):
     kek_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
     wrapped_key: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     sealed: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    #: The consent id, not stored: set where the row is made, found by its id or opened.
+    consent_id: str = ""
 
 
 class RecordBatch(Base):

@@ -29,3 +29,10 @@ class TtpPseudonymiser:
         can be refused without storing the reference itself."""
         message = f"outcome-ttp/reference/{provider_id}/{reference}".encode()
         return hmac.new(self.key.secret, message, hashlib.sha256).hexdigest()
+
+    def consent_id_hash(self, consent_id: str) -> str:
+        """A keyed hash of a consent id, the only form the consents table keeps: the audit log names
+        consents by id, and a copy of the database must not join those entries (a withdrawal and its
+        instant) to the consent's pseudonym."""
+        message = f"outcome-ttp/consent-id/{consent_id}".encode()
+        return hmac.new(self.key.secret, message, hashlib.sha256).hexdigest()

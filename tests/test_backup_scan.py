@@ -4,6 +4,9 @@ pseudonym, in any common encoding; and no table that holds a pseudonym has a cle
 
 The positive control: migrated back to 0008 (which keeps consents in the clear) the same scan finds
 the dates; migrated forward again it finds none, and every consent still answers as before.
+Shown by hand once (2026-12-02): at 0008 the scan found all 13 dates, in the SQLite file as
+``given2024-08-16 00:00:00.000000`` beside ``2028-09-28`` and in the dump as
+``COPY public.consent_events ... given 2024-04-27 00:00:00+00 2028-05-28``; at head, none.
 """
 
 from __future__ import annotations
@@ -102,6 +105,10 @@ def test_a_database_copy_shows_no_consent_date_age_or_municipality(ingested, api
     # The copy does hold the consents: their stage-2 pseudonyms are there, in the clear.
     assert len(pseudonyms) == PEOPLE and all(p.encode() in dump for p in pseudonyms)
     assert hits(dump, days) == []
+    # The consents table keeps a keyed hash of each id: an id shows only where the audit log names
+    # it (the withdrawal), and nothing there joins it to a pseudonym.
+    assert [consent_id for consent_id in ids if consent_id.encode() in dump] == [ids[1]]
+    assert "consent_id" not in ConsentRecord.__table__.c
     for marker in (b"youth_and_parents", b'"guardian"', b'"age_at_consent"', b'"given_at"', b'"valid_until"',
                    b'"municipalities"', b'"withdrawn"'):
         assert marker not in dump, marker

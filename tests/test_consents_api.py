@@ -59,7 +59,8 @@ def test_register_read_withdraw_read(api, provider, app) -> None:
     assert api.post(f"/v1/consents/{consent_id}/withdraw", headers=provider).json()["status"] == "withdrawn"
 
     with app.state.runtime.sessions() as session:
-        row = session.execute(select(ConsentRecord).where(ConsentRecord.consent_id == consent_id)).scalar_one()
+        hashed = app.state.runtime.pseudonymiser.consent_id_hash(consent_id)
+        row = session.execute(select(ConsentRecord).where(ConsentRecord.consent_id_hash == hashed)).scalar_one()
         fields = open_fields(app.state.runtime.records.vault.unsealer, row)
         assert [e.type for e in fields.events] == ["given", "withdrawn"]
         assert fields.withdrawn_at is not None and fields.age_at_consent == 13 and fields.municipalities == ("GM0363",)
@@ -145,7 +146,7 @@ def test_withdrawal_stops_the_person_at_once(api, provider, app) -> None:
     pseudonymiser = app.state.runtime.pseudonymiser
     stage2 = pseudonymiser.stage2(stage1(BSNS[0]))
     with app.state.runtime.sessions() as session:
-        book = ConsentBook(session, PROVIDER, [consent_id], app.state.runtime.records.vault)
+        book = ConsentBook(session, PROVIDER, [consent_id], app.state.runtime.records.vault, pseudonymiser)
         assert book.why_not(consent_id=consent_id, pseudonym=stage2, municipality="GM0363") is None
         assert book.why_not(consent_id=consent_id, pseudonym=stage2, municipality="GM0014")[0] == "consent-not-covering"
         other_person = pseudonymiser.stage2(stage1(BSNS[1]))
@@ -154,10 +155,10 @@ def test_withdrawal_stops_the_person_at_once(api, provider, app) -> None:
         )
     api.post(f"/v1/consents/{consent_id}/withdraw", headers=provider)
     with app.state.runtime.sessions() as session:
-        book = ConsentBook(session, PROVIDER, [consent_id], app.state.runtime.records.vault)
+        book = ConsentBook(session, PROVIDER, [consent_id], app.state.runtime.records.vault, pseudonymiser)
         assert book.why_not(consent_id=consent_id, pseudonym=stage2, municipality="GM0363")[0] == "consent-withdrawn"
         assert (
-            ConsentBook(session, OTHER_PROVIDER, [consent_id], app.state.runtime.records.vault).why_not(
+            ConsentBook(session, OTHER_PROVIDER, [consent_id], app.state.runtime.records.vault, pseudonymiser).why_not(
                 consent_id=consent_id, pseudonym=stage2, municipality="GM0363"
             )[0]
             == "consent-missing"

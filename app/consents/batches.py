@@ -31,6 +31,7 @@ from app.consents.registry import (
     ConsentRefused,
     InvalidConsent,
     NewConsent,
+    fields_of,
     new_fields,
     status,
 )
@@ -95,7 +96,7 @@ def register_batch(
         else:
             first_seen[ref_hash] = index
 
-    existing = _existing(session, provider_id, sorted(first_seen))
+    existing = _existing(session, provider_id, sorted(first_seen), keys)
     for index, (ref_hash, pseudonym) in enumerate(zip(hashes, stage2, strict=True)):
         row = existing.get(ref_hash)
         if row is not None and pseudonym and row.pseudonym != pseudonym and first_seen.get(ref_hash) == index:
@@ -115,8 +116,9 @@ def register_batch(
             results.append(Registered(found.consent_id, status(found, keys, today).value, created=False))
             continue
         model = _model(provider_id, new, configuration)
+        consent_id = "cns-" + secrets.token_urlsafe(16)
         row = ConsentRecord(
-            consent_id="cns-" + secrets.token_urlsafe(16),
+            consent_id_hash=pseudonymiser.consent_id_hash(consent_id),
             provider_id=provider_id,
             consent_ref_hash=ref_hash,
             pseudonym=pseudonym,
@@ -126,7 +128,8 @@ def register_batch(
             recipients=list(model.recipients),
             withdrawal_method=model.withdrawal_method,
         )
-        seal_onto(row, sealer, new_fields(model, now))
+        row.consent_id = consent_id
+        seal_onto(row, sealer, new_fields(consent_id, model, now))
         new_rows.append((row, model))
         results.append(Registered(row.consent_id, "", created=True))
     try:
@@ -161,7 +164,9 @@ def _model(provider_id: str, new: NewConsent, configuration: PrivacyConfiguratio
     )
 
 
-def _existing(session: Session, provider_id: str, ref_hashes: list[str]) -> dict[str, ConsentRecord]:
+def _existing(session: Session, provider_id: str, ref_hashes: list[str], keys: ConsentKeys,
+              ) -> dict[str, ConsentRecord]:
+    """This provider's consents with these reference hashes, opened for their ids."""
     found: dict[str, ConsentRecord] = {}
     for start in range(0, len(ref_hashes), _CHUNK):
         chunk = ref_hashes[start:start + _CHUNK]
@@ -169,12 +174,13 @@ def _existing(session: Session, provider_id: str, ref_hashes: list[str]) -> dict
             select(ConsentRecord).where(ConsentRecord.provider_id == provider_id,
                                         ConsentRecord.consent_ref_hash.in_(chunk))
         ).scalars():
+            row.consent_id = fields_of(row, keys).consent_id
             found[row.consent_ref_hash] = row
     return found
 
 
 def find_by_reference(
-    session: Session, *, provider_id: str, consent_ref: str, pseudonymiser: TtpPseudonymiser
+    session: Session, *, provider_id: str, consent_ref: str, pseudonymiser: TtpPseudonymiser, keys: ConsentKeys,
 ) -> ConsentRecord:
     """The provider's own consent with this reference; :class:`ConsentNotFound` otherwise."""
     ref_hash = pseudonymiser.reference_hash(provider_id, consent_ref)
@@ -184,4 +190,5 @@ def find_by_reference(
     ).scalar_one_or_none()
     if row is None:
         raise ConsentNotFound(consent_ref)
+    row.consent_id = fields_of(row, keys).consent_id
     return row

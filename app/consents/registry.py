@@ -74,7 +74,7 @@ def _today() -> date:
 _GIVEN_BY = {g.value: g for g in consent.GivenBy}
 _EVENT_TYPES = {t.value: t for t in consent.ConsentEventType}
 #: The columns coverage checks need (not the descriptive ones: controller, recipients ...).
-_COVERAGE_COLUMNS = ("id", "consent_id", "provider_id", "consent_ref_hash", "pseudonym", "purpose",
+_COVERAGE_COLUMNS = ("id", "consent_id_hash", "provider_id", "consent_ref_hash", "pseudonym", "purpose",
                      "withdrawal_method", "kek_id", "wrapped_key", "sealed")
 
 
@@ -110,10 +110,10 @@ def fields_of(row: Any, keys: ConsentKeys) -> SealedFields:
     return open_fields(keys.unsealer, row)
 
 
-def new_fields(model: consent.Consent, created_at: datetime) -> SealedFields:
-    """What a new consent seals: its personal fields and its ``given`` event."""
+def new_fields(consent_id: str, model: consent.Consent, created_at: datetime) -> SealedFields:
+    """What a new consent seals: its id, its personal fields and its ``given`` event."""
     return SealedFields(
-        given_by=str(model.given_by), age_at_consent=model.age_at_consent,
+        consent_id=consent_id, given_by=str(model.given_by), age_at_consent=model.age_at_consent,
         municipalities=tuple(model.municipalities), given_at=model.given_at, valid_until=model.valid_until,
         created_at=created_at,
         events=(Event(type=consent.ConsentEventType.GIVEN.value, at=datetime.combine(model.given_at, time.min, UTC),
@@ -167,10 +167,11 @@ def register(
         raise InvalidConsent(errors)
 
     ref_hash = pseudonymiser.reference_hash(provider_id, new.consent_ref)
-    _refuse_existing(session, provider_id, ref_hash)
+    _refuse_existing(session, provider_id, ref_hash, keys)
     now = datetime.now(UTC)
+    consent_id = "cns-" + secrets.token_urlsafe(16)
     row = ConsentRecord(
-        consent_id="cns-" + secrets.token_urlsafe(16),
+        consent_id_hash=pseudonymiser.consent_id_hash(consent_id),
         provider_id=provider_id,
         consent_ref_hash=ref_hash,
         pseudonym=pseudonym,
@@ -180,37 +181,41 @@ def register(
         recipients=list(model.recipients),
         withdrawal_method=model.withdrawal_method,
     )
-    seal_onto(row, new_sealer(keys.active_kek), new_fields(model, now))
+    row.consent_id = consent_id
+    seal_onto(row, new_sealer(keys.active_kek), new_fields(consent_id, model, now))
     try:
         with session.begin_nested():
             session.add(row)
     except IntegrityError:
         # A registration of the same reference committed meanwhile (PostgreSQL lets the two race to
         # the unique constraint; SQLite's writer lock makes the second see the first): 409 on both.
-        _refuse_existing(session, provider_id, ref_hash)
+        _refuse_existing(session, provider_id, ref_hash, keys)
         raise
     session.flush()
     return row
 
 
-def _refuse_existing(session: Session, provider_id: str, ref_hash: str) -> None:
+def _refuse_existing(session: Session, provider_id: str, ref_hash: str, keys: ConsentKeys) -> None:
     """Raise ConsentRefused when the provider registered this reference before."""
     existing = session.execute(
         select(ConsentRecord).where(ConsentRecord.provider_id == provider_id,
                                     ConsentRecord.consent_ref_hash == ref_hash)
     ).scalar_one_or_none()
     if existing is not None:
+        consent_id = fields_of(existing, keys).consent_id
         raise ConsentRefused(
             "consent-exists",
-            f"this provider registered consent_ref before, as consent {existing.consent_id}",
-            consent_id=existing.consent_id,
+            f"this provider registered consent_ref before, as consent {consent_id}",
+            consent_id=consent_id,
         )
 
 
-def find(session: Session, *, provider_id: str, consent_id: str) -> ConsentRecord:
-    row = session.execute(select(ConsentRecord).where(ConsentRecord.consent_id == consent_id)).scalar_one_or_none()
+def find(session: Session, *, provider_id: str, consent_id: str, pseudonymiser: TtpPseudonymiser) -> ConsentRecord:
+    row = session.execute(select(ConsentRecord).where(
+        ConsentRecord.consent_id_hash == pseudonymiser.consent_id_hash(consent_id))).scalar_one_or_none()
     if row is None or row.provider_id != provider_id:
         raise ConsentNotFound(consent_id)
+    row.consent_id = consent_id
     return row
 
 
@@ -254,8 +259,10 @@ class ConsentBook:
     """The consents one batch of one provider refers to, loaded once and opened (the dates are
     checked exactly, after opening)."""
 
-    def __init__(self, session: Session, provider_id: str, consent_ids: Iterable[str], keys: ConsentKeys) -> None:
-        ids = sorted(set(consent_ids))
+    def __init__(self, session: Session, provider_id: str, consent_ids: Iterable[str], keys: ConsentKeys,
+                 pseudonymiser: TtpPseudonymiser) -> None:
+        by_hash = {pseudonymiser.consent_id_hash(consent_id): consent_id for consent_id in set(consent_ids)}
+        ids = sorted(by_hash)
         self.provider_id = provider_id
         self._rows: dict[str, Any] = {}
         self._models: dict[str, consent.Consent] = {}
@@ -265,11 +272,12 @@ class ConsentBook:
             # Plain rows, not ORM objects: a batch may name thousands of consents.
             rows = session.execute(
                 select(*(consents.c[name] for name in _COVERAGE_COLUMNS))
-                .where(consents.c.consent_id.in_(chunk), consents.c.provider_id == provider_id)
+                .where(consents.c.consent_id_hash.in_(chunk), consents.c.provider_id == provider_id)
             ).all()
             for row in rows:
-                self._rows[row.consent_id] = row
-                self._models[row.consent_id] = to_model(row, fields_of(row, keys))
+                consent_id = by_hash[row.consent_id_hash]
+                self._rows[consent_id] = row
+                self._models[consent_id] = to_model(row, fields_of(row, keys))
     def row(self, consent_id: str) -> Any:
         return self._rows.get(consent_id)
 

@@ -58,7 +58,8 @@ def _own_consent(request: Request, session: Session, principal: Principal, conse
     """The caller's own consent, or 404 (another provider's consent is 'not found' too)."""
     audit_context(request).resource = f"consents/{consent_id}"
     try:
-        return registry.find(session, provider_id=principal.org_id, consent_id=consent_id)
+        return registry.find(session, provider_id=principal.org_id, consent_id=consent_id,
+                             pseudonymiser=request.app.state.runtime.pseudonymiser)
     except registry.ConsentNotFound:
         raise Problem(404, f"no consent {consent_id}") from None
 
@@ -189,7 +190,7 @@ def find_consent(
     audit_context(request).resource = "consents?consent_ref"
     try:
         row = batches.find_by_reference(session, provider_id=principal.org_id, consent_ref=consent_ref,
-                                        pseudonymiser=runtime.pseudonymiser)
+                                        pseudonymiser=runtime.pseudonymiser, keys=runtime.records.vault)
     except registry.ConsentNotFound:
         raise Problem(404, "you registered no consent with this consent_ref") from None
     audit_context(request).resource = f"consents/{row.consent_id}"

@@ -8,7 +8,7 @@ else is one AES-256-GCM envelope (:mod:`app.crypto.envelope`, the one records us
 change (a :class:`~app.crypto.envelope.BatchSealer` for one registration, one batch of them or one
 withdrawal, never reused after), wrapped under the service's key-encryption key (``kek_id``,
 ``wrapped_key`` on every row it sealed); the associated data binds the ciphertext to its row
-(consent id, provider, pseudonym, reference hash), so a sealed blob copied onto another consent
+(consent id hash, provider, pseudonym, reference hash), so a sealed blob copied onto another consent
 does not open, and a pseudonym swapped between rows makes both unreadable. ``ttp keys rewrap``
 rewraps the data keys (the ciphertext stays); ``ttp keys retire`` refuses a KEK a consent still
 uses. Ingestion opens the consents a batch names through the records' :class:`Unsealer`, which
@@ -17,7 +17,9 @@ unwraps each data key once.
 Inventory (which column holds what, and what a query needs in the clear)
 ------------------------------------------------------------------------
 ``consents``
-  clear, queried: ``consent_id`` (lookup by id, unique), ``provider_id`` (every lookup is scoped
+  clear, queried: ``consent_id_hash`` (a keyed hash of the consent id: lookup by id, unique; the id
+  itself is sealed, so the audit entries that name a consent, a withdrawal with its instant for
+  one, do not join to the pseudonym in a copy), ``provider_id`` (every lookup is scoped
   to the provider), ``consent_ref_hash`` (keyed hash; duplicate check, unique), ``pseudonym``
   (stage 2; the same value the outcome records carry in the clear for linkage and withdrawal).
   clear, not personal: ``purpose``, ``data_categories``, ``controller``, ``recipients``,
@@ -34,8 +36,9 @@ Inventory (which column holds what, and what a query needs in the clear)
 ``record_batches``: ``received_at`` (the upload instant of a batch; no person's date).
 ``report_cells``, ``releases``, ``provider_notes``, ``process_contexts``, ``store_state``: figures
   and text per municipality, provider and period; no pseudonym.
-``audit_entries``: instants of actions with their resource, which for a consent is its
-  ``consent_id`` (see the report of issue 14: the consent row still maps it to the pseudonym).
+``audit_entries``: instants of actions with their resource (a consent by its id, which the
+  consents table keeps only as a keyed hash; a record by its record id, whose row is gone once it
+  is retracted).
 ``clients``, ``client_auth_failures``, ``client_assertion_uses``, ``job_leases``, ``user_accounts``,
 ``web_sessions``: organisations and staff, no pseudonym (the TOTP secret is sealed already).
 """
@@ -86,6 +89,7 @@ class SealedFields:
     """What a consent row holds sealed. Stored as a compact JSON array (it is opened for every
     consent a record batch names, so parsing is kept short)."""
 
+    consent_id: str
     given_by: str
     age_at_consent: int
     municipalities: tuple[str, ...]
@@ -104,7 +108,8 @@ class SealedFields:
 
     def to_json(self) -> bytes:
         return json.dumps([
-            FORMAT, self.given_by, self.age_at_consent, list(self.municipalities), self.given_at.isoformat(),
+            FORMAT, self.consent_id, self.given_by, self.age_at_consent, list(self.municipalities),
+            self.given_at.isoformat(),
             self.valid_until.isoformat() if self.valid_until else None, _aware(self.created_at).isoformat(),
             [[e.type, _aware(e.at).isoformat(), e.valid_until.isoformat() if e.valid_until else None]
              for e in self.events],
@@ -115,9 +120,9 @@ class SealedFields:
         raw: list[Any] = json.loads(data)
         if raw[0] != FORMAT:
             raise ValueError(f"unknown sealed consent format {raw[0]!r}")
-        _, given_by, age, municipalities, given_at, valid_until, created_at, events = raw
+        _, consent_id, given_by, age, municipalities, given_at, valid_until, created_at, events = raw
         return cls(
-            given_by=given_by, age_at_consent=int(age), municipalities=tuple(municipalities),
+            consent_id=consent_id, given_by=given_by, age_at_consent=int(age), municipalities=tuple(municipalities),
             given_at=date.fromisoformat(given_at), valid_until=_day(valid_until),
             created_at=datetime.fromisoformat(created_at),
             events=tuple(Event(type=t, at=datetime.fromisoformat(at), valid_until=_day(vu)) for t, at, vu in events),
@@ -128,17 +133,17 @@ def _aware(at: datetime) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
-def consent_aad(consent_id: str, provider_id: str, pseudonym: str, consent_ref_hash: str) -> bytes:
+def consent_aad(consent_id_hash: str, provider_id: str, pseudonym: str, consent_ref_hash: str) -> bytes:
     """Binds a sealed consent to its row: domain tag, then each value as 4-byte length || UTF-8."""
     parts = [_AAD_TAG]
-    for value in (consent_id, provider_id, pseudonym, consent_ref_hash):
+    for value in (consent_id_hash, provider_id, pseudonym, consent_ref_hash):
         encoded = value.encode("utf-8")
         parts += [_U32.pack(len(encoded)), encoded]
     return b"".join(parts)
 
 
 def _row_aad(row: Any) -> bytes:
-    return consent_aad(row.consent_id, row.provider_id, row.pseudonym, row.consent_ref_hash)
+    return consent_aad(row.consent_id_hash, row.provider_id, row.pseudonym, row.consent_ref_hash)
 
 
 def new_sealer(kek: Kek) -> BatchSealer:

@@ -272,7 +272,7 @@ def ingest_batch(session: Session, ctx: Context, *, provider_id: str, items: Seq
                             f"{bad_records} of {len(items)} records are invalid; nothing was stored", errors)
 
     lock(session)
-    book = ConsentBook(session, provider_id, {r.consent_id for r in records}, ctx.vault)
+    book = ConsentBook(session, provider_id, {r.consent_id for r in records}, ctx.vault, ctx.pseudonymiser)
     refused = []
     for index, (record, pseudonym) in enumerate(zip(records, stage2, strict=True)):
         problem = book.why_not(consent_id=record.consent_id, pseudonym=pseudonym, municipality=record.municipality,

@@ -1,8 +1,10 @@
-"""A backup reveals nothing (issue 14): a consent's personal fields and dates are sealed.
+"""A backup reveals nothing (issue 14): a consent's personal fields and dates are sealed, its id hashed.
 
 ``given_by``, ``age_at_consent``, ``municipalities``, ``given_at``, ``valid_until``,
 ``withdrawn_at``, ``created_at`` and the rows of ``consent_events`` become one AES-256-GCM
-envelope per consent (``kek_id``, ``wrapped_key``, ``sealed``; see :mod:`app.consents.sealing`).
+envelope per consent (``kek_id``, ``wrapped_key``, ``sealed``; see :mod:`app.consents.sealing`);
+``consent_id`` goes into it too, and the table keeps only its keyed hash (``consent_id_hash``), so
+that the audit entries naming a consent do not join to its pseudonym.
 Existing consents are sealed on upgrade under the active key-encryption key of the key directory
 the settings name (``TTP_KEY_DIR``); the downgrade opens them again (it needs the same keys).
 A database without consents needs no keys either way. The clear values leave the files too: SQLite
@@ -46,12 +48,18 @@ def _clear_columns() -> list[sa.Column[Any]]:
 
 
 def _sealed_columns() -> list[sa.Column[Any]]:
-    return [sa.column("kek_id", sa.String), sa.column("wrapped_key", sa.LargeBinary), sa.column("sealed", sa.LargeBinary)]
+    return [sa.column("consent_id_hash", sa.String), sa.column("kek_id", sa.String), sa.column("wrapped_key", sa.LargeBinary), sa.column("sealed", sa.LargeBinary)]
 
 
 _EVENTS = sa.table("consent_events", sa.column("id", sa.Integer), sa.column("consent_id", sa.Integer),
                    sa.column("type", sa.String), sa.column("at", sa.DateTime(timezone=True)),
                    sa.column("valid_until", sa.Date))
+
+
+def _hasher(keyring: Any) -> Any:
+    from app.pseudonyms import TtpPseudonymiser
+
+    return TtpPseudonymiser(keyring.pseudonym_key())
 
 
 def _keyring() -> Any:
@@ -68,8 +76,8 @@ def _keyring() -> Any:
 class _Row:
     """The columns sealing binds, and the three it sets."""
 
-    def __init__(self, row: Any) -> None:
-        self.consent_id, self.provider_id = row.consent_id, row.provider_id
+    def __init__(self, row: Any, consent_id_hash: str) -> None:
+        self.consent_id_hash, self.provider_id = consent_id_hash, row.provider_id
         self.pseudonym, self.consent_ref_hash = row.pseudonym, row.consent_ref_hash
         self.kek_id: str | None = None
         self.wrapped_key: bytes | None = None
@@ -99,6 +107,7 @@ def upgrade() -> None:
         # The clear columns' pages are freed below: zero them, so the file keeps no copy.
         op.execute("PRAGMA secure_delete=ON")
     with op.batch_alter_table("consents") as batch:
+        batch.add_column(sa.Column("consent_id_hash", sa.String(64), nullable=True))
         batch.add_column(sa.Column("kek_id", sa.String(64), nullable=True))
         batch.add_column(sa.Column("wrapped_key", sa.LargeBinary, nullable=True))
         batch.add_column(sa.Column("sealed", sa.LargeBinary, nullable=True))
@@ -106,7 +115,8 @@ def upgrade() -> None:
     table = _consents(*_clear_columns(), *_sealed_columns())
     rows = connection.execute(sa.select(table)).all()
     if rows:
-        sealer = new_sealer(_keyring().active_kek())
+        keyring = _keyring()
+        sealer, hasher = new_sealer(keyring.active_kek()), _hasher(keyring)
         events: dict[int, list[Any]] = {}
         for event in connection.execute(sa.select(_EVENTS).order_by(_EVENTS.c.at, _EVENTS.c.id)).all():
             events.setdefault(event.consent_id, []).append(event)
@@ -116,19 +126,23 @@ def upgrade() -> None:
             if row.withdrawn_at is not None and not any(e.type == "withdrawn" for e in sealed_events):
                 sealed_events.append(Event(type="withdrawn", at=_aware(row.withdrawn_at)))
             fields = SealedFields(
-                given_by=row.given_by, age_at_consent=int(row.age_at_consent),
+                consent_id=row.consent_id, given_by=row.given_by, age_at_consent=int(row.age_at_consent),
                 municipalities=tuple(row.municipalities), given_at=row.given_at, valid_until=row.valid_until,
                 created_at=_aware(row.created_at), events=tuple(sealed_events),
             )
-            target = _Row(row)
+            target = _Row(row, hasher.consent_id_hash(row.consent_id))
             seal_onto(target, sealer, fields)
-            connection.execute(sa.update(table).where(table.c.id == row.id)
-                               .values(kek_id=target.kek_id, wrapped_key=target.wrapped_key, sealed=target.sealed))
+            connection.execute(sa.update(table).where(table.c.id == row.id).values(
+                consent_id_hash=target.consent_id_hash, kek_id=target.kek_id, wrapped_key=target.wrapped_key,
+                sealed=target.sealed))
     op.drop_index("ix_consent_events_consent_id", table_name="consent_events")
     op.drop_table("consent_events")
     with op.batch_alter_table("consents") as batch:
         for name in _CLEAR_COLUMNS:
             batch.drop_column(name)
+        batch.drop_column("consent_id")
+        batch.alter_column("consent_id_hash", existing_type=sa.String(64), nullable=False)
+        batch.create_unique_constraint("uq_consents_consent_id_hash", ["consent_id_hash"])
         batch.alter_column("kek_id", existing_type=sa.String(64), nullable=False)
         batch.alter_column("wrapped_key", existing_type=sa.LargeBinary, nullable=False)
         batch.alter_column("sealed", existing_type=sa.LargeBinary, nullable=False)
@@ -146,6 +160,7 @@ def downgrade() -> None:
 
     with op.batch_alter_table("consents") as batch:
         batch.drop_index("ix_consents_kek_id")
+        batch.add_column(sa.Column("consent_id", sa.String(40), nullable=True))
         batch.add_column(sa.Column("given_by", sa.String(20), nullable=True))
         batch.add_column(sa.Column("age_at_consent", sa.Integer, nullable=True))
         batch.add_column(sa.Column("municipalities", sa.JSON, nullable=True))
@@ -162,17 +177,19 @@ def downgrade() -> None:
         for row in rows:
             fields = open_fields(unsealer, row)
             connection.execute(sa.update(table).where(table.c.id == row.id).values(
-                given_by=fields.given_by, age_at_consent=fields.age_at_consent,
+                consent_id=fields.consent_id, given_by=fields.given_by, age_at_consent=fields.age_at_consent,
                 municipalities=list(fields.municipalities), given_at=fields.given_at,
                 valid_until=fields.valid_until, withdrawn_at=fields.withdrawn_at, created_at=fields.created_at))
             for event in fields.events:
                 connection.execute(sa.insert(_EVENTS).values(consent_id=row.id, type=event.type, at=event.at,
                                                              valid_until=event.valid_until))
     with op.batch_alter_table("consents") as batch:
-        for name, type_ in (("given_by", sa.String(20)), ("age_at_consent", sa.Integer()),
+        for name, type_ in (("consent_id", sa.String(40)), ("given_by", sa.String(20)), ("age_at_consent", sa.Integer()),
                             ("municipalities", sa.JSON()), ("given_at", sa.Date()),
                             ("created_at", sa.DateTime(timezone=True))):
             batch.alter_column(name, existing_type=type_, nullable=False)
+        batch.create_unique_constraint("consents_consent_id_key", ["consent_id"])
         batch.drop_column("sealed")
         batch.drop_column("wrapped_key")
         batch.drop_column("kek_id")
+        batch.drop_column("consent_id_hash")
