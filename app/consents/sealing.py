@@ -25,15 +25,17 @@ Inventory (which column holds what, and what a query needs in the clear)
   clear, not personal: ``purpose``, ``data_categories``, ``controller``, ``recipients``,
   ``withdrawal_method`` (the same configuration text on every row).
   sealed (no query reads them; validity is checked in Python, exactly, after opening):
-  ``given_by`` (reveals the age band), ``age_at_consent``, ``municipalities``, ``given_at``,
-  ``valid_until``, ``created_at``, and the events (given, withdrawn, with their instants and end
+  the consent id, ``given_by`` (reveals the age band), ``age_at_consent``, ``municipalities``,
+  ``given_at``, ``valid_until``, ``created_at``, and the events (given, withdrawn, with their instants and end
   dates; the former ``consent_events`` table and ``withdrawn_at`` column). No retention or index
   works on them, so nothing coarse is kept beside them.
 ``outcome_records``
   clear: ``pseudonym`` (linkage: ``WHERE pseudonym IN``), ``settle_month`` and ``purge_month``
-  (month only, ``YYYY-MM``: the settling and retention queries compare them), ``record_id``,
+  (month only, ``YYYY-MM``: the settling and retention queries compare them; a month is what a
+  copy can learn of a trajectory's end, the retention term before ``purge_month``), ``record_id``,
   ``consent_pk``, ``batch_pk``; everything else sealed per record since issue 4.
-``record_batches``: ``received_at`` (the upload instant of a batch; no person's date).
+``record_batches``: ``received_at`` (when a provider uploaded a batch; through ``batch_pk`` it
+  joins its records' pseudonyms, but it is the service's instant, no date of a person's care).
 ``report_cells``, ``releases``, ``provider_notes``, ``process_contexts``, ``store_state``: figures
   and text per municipality, provider and period; no pseudonym.
 ``audit_entries``: instants of actions with their resource (a consent by its id, which the
