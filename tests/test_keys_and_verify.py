@@ -78,6 +78,15 @@ def test_rotate_rewrap_retire_keep_every_record_readable(ingested, settings, app
     verified = ttp(settings, "verify")
     assert verified.exit_code == 0, verified.output
     assert "30 records" in verified.output
+    # Every consent opens under the keys that remain (its data key moved to the new KEK).
+    from app.consents.sealing import open_fields
+    from app.crypto.envelope import Unsealer
+    from app.crypto.keyring import Keyring
+
+    unsealer = Unsealer(Keyring.open(Path(settings.key_dir)).keks())
+    with app.state.runtime.sessions() as session:
+        opened = [open_fields(unsealer, row) for row in session.execute(select(ConsentRecord)).scalars()]
+    assert len(opened) == 30 and {f.age_at_consent for f in opened} == {16}
     with app.state.runtime.sessions() as session:
         actions = (
             session.execute(select(AuditEntry.action).where(AuditEntry.action.like("keys.%")).order_by(AuditEntry.seq))
