@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher, Type
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
@@ -27,6 +28,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from app import db
+from app.accounts import passwords
 from app.auth import clients
 from app.crypto.keyring import Keyring
 from app.main import create_app
@@ -48,6 +50,46 @@ hypothesis_settings.register_profile(
     "ttp", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
 hypothesis_settings.load_profile("ttp")
+
+
+# ---- key derivation ----------------------------------------------------------------------------
+# The production costs (scrypt 2^15 x 8 for client secrets, argon2id t=3 / 64 MiB / p=4 for
+# passwords) are there to slow an attacker with a stolen table; in this suite they were the largest
+# single cost (a token is a scrypt hash plus a scrypt check, a login an argon2 run: hundreds of
+# milliseconds each on a busy machine, thousands of times). In-process tests therefore hash at the
+# cheapest cost each scheme allows; what they check (which secret verifies, how many runs an
+# unknown id costs, how many run at once) does not depend on the cost. The production parameters
+# stay covered: ``production_kdf`` restores them for the tests that check them
+# (tests/test_tokens.py, tests/test_accounts.py), and every served ``ttp serve`` process and
+# page test runs them as shipped.
+_PRODUCTION_SCRYPT = (clients._SCRYPT_N, clients._SCRYPT_R, clients._SCRYPT_P, clients._DUMMY_HASH)
+_PRODUCTION_ARGON2 = (passwords.HASHER, passwords.DUMMY_HASH)
+_TEST_SCRYPT_N = 2**4
+_TEST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, hash_len=32, salt_len=16, type=Type.ID)
+
+
+def _use_kdf(patch: pytest.MonkeyPatch, scrypt: tuple[int, int, int, str], argon2: tuple[PasswordHasher, str]) -> None:
+    for name, value in zip(("_SCRYPT_N", "_SCRYPT_R", "_SCRYPT_P", "_DUMMY_HASH"), scrypt, strict=True):
+        patch.setattr(clients, name, value)
+    patch.setattr(passwords, "HASHER", argon2[0])
+    patch.setattr(passwords, "DUMMY_HASH", argon2[1])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_kdf() -> Iterator[None]:
+    n, r, p, dummy = _PRODUCTION_SCRYPT
+    # The unknown-client dummy keeps its random salt and digest, at the test cost like every hash.
+    cheap_dummy = "$".join(["scrypt", str(_TEST_SCRYPT_N), "1", "1", *dummy.split("$")[4:]])
+    with pytest.MonkeyPatch.context() as patch:
+        _use_kdf(patch, (_TEST_SCRYPT_N, 1, 1, cheap_dummy),
+                 (_TEST_HASHER, _TEST_HASHER.hash(uuid.uuid4().hex)))
+        yield
+
+
+@pytest.fixture
+def production_kdf(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped scrypt and argon2 costs, for a test that checks them."""
+    _use_kdf(monkeypatch, _PRODUCTION_SCRYPT, _PRODUCTION_ARGON2)
 
 
 # ---- PostgreSQL -------------------------------------------------------------------------------

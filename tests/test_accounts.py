@@ -29,7 +29,7 @@ PASSWORD = "een-lange-zin-als-wachtwoord"
 
 
 # ---- passwords ------------------------------------------------------------------------------------
-def test_passwords_are_argon2id_with_the_rfc_9106_parameters() -> None:
+def test_passwords_are_argon2id_with_the_rfc_9106_parameters(production_kdf) -> None:  # type: ignore[no-untyped-def]
     stored = passwords.hash_password(PASSWORD)
     assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
     assert PASSWORD not in stored

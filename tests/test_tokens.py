@@ -47,9 +47,9 @@ def get_token(api, credentials, **form) -> dict:
 
 
 # ---- secrets -----------------------------------------------------------------------------------
-def test_secret_hash_is_scrypt_and_verifies_only_the_secret() -> None:
+def test_secret_hash_is_scrypt_and_verifies_only_the_secret(production_kdf) -> None:  # type: ignore[no-untyped-def]
     stored = hash_secret("correct horse")
-    assert stored.startswith("scrypt$") and "correct horse" not in stored
+    assert stored.startswith("scrypt$32768$8$1$") and "correct horse" not in stored
     assert verify_secret("correct horse", stored)
     assert not verify_secret("correct hors", stored)
     assert not verify_secret("correct horse", "garbage")
