@@ -60,8 +60,8 @@ hypothesis_settings.load_profile("ttp")
 # cheapest cost each scheme allows; what they check (which secret verifies, how many runs an
 # unknown id costs, how many run at once) does not depend on the cost. The production parameters
 # stay covered: ``production_kdf`` restores them for the tests that check them
-# (tests/test_tokens.py, tests/test_accounts.py), and every served ``ttp serve`` process and
-# page test runs them as shipped.
+# (tests/test_tokens.py, tests/test_accounts.py), and every ``ttp serve`` subprocess the suite
+# starts runs them as shipped (the page tests' uvicorn runs in this process, so at the test cost).
 _PRODUCTION_SCRYPT = (clients._SCRYPT_N, clients._SCRYPT_R, clients._SCRYPT_P, clients._DUMMY_HASH)
 _PRODUCTION_ARGON2 = (passwords.HASHER, passwords.DUMMY_HASH)
 _TEST_SCRYPT_N = 2**4
