@@ -217,13 +217,13 @@ def test_dpia_annex_markdown_and_html(api, app, officer) -> None:
     assert markdown.status_code == 200
     assert markdown.headers["content-type"].startswith("text/markdown")
     text = markdown.text
-    assert text.startswith("# DPIA annex")
-    for expected in (runtime.privacy.sha256, "Minimum cell size: 10", "| GM0088 | Schiermonnikoog | 20 |",
-                     "Rounding base: 5", "below 3 is shown as a band", "Secondary suppression",
-                     "Outcome records: 24 months", "Audit entries: 5 years", "HMAC-SHA256", "AES-256-GCM",
-                     f"Stage-2 key in use: `{runtime.keyring.active['pseudonym']}`",
-                     f"KEK in use: `{runtime.keyring.active['kek']}`", "GDPR art. 9(2)(a)", "postcode",
-                     "Friesland (18 municipalities)"):
+    assert text.startswith("# DPIA-bijlage")
+    for expected in (runtime.privacy.sha256, "Minimale celgrootte: 10", "| GM0088 | Schiermonnikoog | 20 |",
+                     "Afrondingsbasis: 5", "onder 3 wordt als bandbreedte getoond", "Secundaire onderdrukking",
+                     "Resultaatrecords: 24 maanden", "Auditregels: 5 jaar", "HMAC-SHA256", "AES-256-GCM",
+                     f"Sleutel fase 2 in gebruik: `{runtime.keyring.active['pseudonym']}`",
+                     f"KEK in gebruik: `{runtime.keyring.active['kek']}`", "GDPR art. 9(2)(a)", "postcode",
+                     "Friesland (18 gemeenten)"):
         assert expected in text, expected
     for scopes in ALLOWED_SCOPES.values():
         for scope in scopes:
@@ -234,7 +234,8 @@ def test_dpia_annex_markdown_and_html(api, app, officer) -> None:
     assert page.headers["content-type"].startswith("text/html")
     assert "default-src 'none'" in page.headers["content-security-policy"]
     body = page.text
-    assert body.startswith("<!DOCTYPE html>") and "<h1>DPIA annex: Outcome TTP</h1>" in body
+    assert body.startswith("<!DOCTYPE html>") and "<h1>DPIA-bijlage: Outcome TTP</h1>" in body
+    assert '<html lang="nl">' in body
     assert "<script" not in body and "<style" not in body and "style=" not in body
     assert "<td>GM0088</td><td>Schiermonnikoog</td><td>20</td>" in body
     assert "regio&#x27;s" in body  # escaped
@@ -253,7 +254,7 @@ def test_processing_register(api, app, officer) -> None:
         str(k): list(v) for k, v in ALLOWED_SCOPES.items()}
     page = api.get("/v1/privacy/register", headers={**officer, "Accept": "text/html"})
     assert page.headers["content-type"].startswith("text/html")
-    assert "<h1>Record of processing activities (GDPR art. 30): Outcome TTP</h1>" in page.text
+    assert "<h1>Verwerkingsregister (art. 30 AVG): Outcome TTP</h1>" in page.text
     assert "<script" not in page.text and "style=" not in page.text
 
 
@@ -270,12 +271,12 @@ def test_the_annex_follows_the_configuration(api, officer, settings, tmp_path: P
     with TestClient(other, base_url="https://testserver") as second:
         after = second.get("/v1/privacy/dpia", headers=officer).text
         after_register = second.get("/v1/privacy/register", headers=officer).json()
-    assert "Minimum cell size: 10" in before and "Outcome records: 24 months" in before
-    assert "Minimum cell size: 15" in after and "Outcome records: 36 months" in after
-    assert "Minimum cell size: 10" not in after and "24 months" not in after
+    assert "Minimale celgrootte: 10" in before and "Resultaatrecords: 24 maanden" in before
+    assert "Minimale celgrootte: 15" in after and "Resultaatrecords: 36 maanden" in after
+    assert "Minimale celgrootte: 10" not in after and "24 maanden" not in after
     assert other.state.runtime.privacy.sha256 in after and other.state.runtime.privacy.sha256 not in before
     changed_lines = set(after.splitlines()) ^ set(before.splitlines())
-    assert all(("cell size" in line or "months" in line or "SHA-256" in line or
+    assert all(("celgrootte" in line or "maanden" in line or "SHA-256" in line or
                 other.state.runtime.privacy.sha256 in line or line.startswith("| 2025-01 |"))
                for line in changed_lines), changed_lines
     assert after_register["retention"]["records_months"] == 36 != before_register["retention"]["records_months"]

@@ -350,11 +350,11 @@ def test_the_dpia_annex_states_the_calendar_and_the_guarantee_over_time(api, tok
     annex = api.get("/v1/privacy/dpia", headers={**officer, "Accept": "text/markdown"})
     assert annex.status_code == 200, annex.text
     text = annex.text
-    assert "Publication and protection over time" in text
-    assert "every quarter" in text and "45 days after its end" in text
-    assert "at the first release after its first publication" in text
-    assert "never one child's outcome" in text
-    assert "shown counts are exact" in text  # this module's configuration does not round
+    assert "Publicatie en bescherming in de tijd" in text
+    assert "elk kwartaal" in text and "45 dagen na het einde ervan" in text
+    assert "bij de eerstvolgende publicatie na de eerste publicatie ervan" in text
+    assert "nooit het resultaat van één kind" in text
+    assert "getoonde aantallen zijn exact" in text  # this module's configuration does not round
 
 
 @pytest.mark.parametrize("line, message", [

@@ -22,12 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 MINIMUM_CELL_SIZE_FLOOR = 10
 
 LEGAL_BASES = {
-    "GDPR art. 6(1)(a)": "consent",
-    "GDPR art. 9(2)(a)": "explicit consent for special categories (health data)",
-    "GDPR art. 6(1)(c)": "legal obligation",
-    "GDPR art. 6(1)(e)": "public task",
-    "GDPR art. 9(2)(h)": "health or social care",
-    "GDPR art. 9(2)(j)": "statistics and research with safeguards",
+    "GDPR art. 6(1)(a)": "toestemming",
+    "GDPR art. 9(2)(a)": "uitdrukkelijke toestemming voor bijzondere persoonsgegevens (gezondheidsgegevens)",
+    "GDPR art. 6(1)(c)": "wettelijke verplichting",
+    "GDPR art. 6(1)(e)": "taak van algemeen belang",
+    "GDPR art. 9(2)(h)": "gezondheidszorg of sociale diensten",
+    "GDPR art. 9(2)(j)": "statistiek en onderzoek, met passende waarborgen",
 }
 
 _GM_CODE = re.compile(r"^GM\d{4}$")

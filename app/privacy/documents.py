@@ -31,25 +31,26 @@ if TYPE_CHECKING:
 
 #: What each scope lets its holder do (a scope missing here is listed by its name).
 SCOPE_PURPOSES = {
-    "consents:write": "register and withdraw consents (stage-2 pseudonym only; never read back)",
-    "records:write": "submit, correct and retract its own outcome records (never read back)",
-    "reports:read": "read aggregated reports for its own organisation only, after disclosure control",
-    "notes:write": "add the story behind the figures to its reports",
-    "audit:read": "read, export and verify the audit log",
-    "privacy:read": "read the privacy configuration, this annex and the processing register",
-    "admin": "register and list machine clients",
+    "consents:write": "toestemmingen registreren en intrekken (alleen het pseudoniem van fase 2; nooit teruglezen)",
+    "records:write": "eigen resultaatrecords aanleveren, corrigeren en intrekken (nooit teruglezen)",
+    "reports:read": "geaggregeerde rapportages lezen, alleen voor de eigen organisatie en na statistische beveiliging",
+    "notes:write": "het verhaal achter de cijfers bij de eigen rapportages plaatsen",
+    "audit:read": "de auditlog lezen, exporteren en verifiëren",
+    "privacy:read": "de privacyconfiguratie, deze bijlage en het verwerkingsregister lezen",
+    "admin": "machineclients registreren en opvragen",
 }
 
 ORG_TYPE_NAMES = {
-    OrgType.provider: "Youth-care provider (AGB code)",
-    OrgType.municipality: "Municipality (CBS code)",
-    OrgType.privacy_officer: "Privacy officer (FG) of the TTP",
-    OrgType.admin: "Administrator of the TTP",
+    OrgType.provider: "Jeugdhulpaanbieder (AGB-code)",
+    OrgType.municipality: "Gemeente (CBS-code)",
+    OrgType.privacy_officer: "Functionaris gegevensbescherming (FG) van de TTP",
+    OrgType.admin: "Beheerder van de TTP",
 }
 
 DATA_SUBJECTS = (
-    "youth receiving jeugdhulp, jeugdbescherming or jeugdreclassering whose consent was registered",
-    "their parents or guardians, as the givers of consent (role only, no identity)",
+    "jeugdigen die jeugdhulp, jeugdbescherming of jeugdreclassering krijgen en van wie een toestemming is "
+    "geregistreerd",
+    "hun ouders of voogden, als degenen die toestemming geven (alleen de rol, geen identiteit)",
 )
 
 
@@ -140,22 +141,22 @@ def _party(role: str, party: Party) -> tuple[str, ...]:
 
 
 def _legal_bases(bases: Sequence[str]) -> str:
-    return "; ".join(f"{b} ({LEGAL_BASES.get(b, 'see the GDPR')})" for b in bases)
+    return "; ".join(f"{b} ({LEGAL_BASES.get(b, 'zie de AVG')})" for b in bases)
 
 
 def _months(n: int) -> str:
-    return f"{n} month{'s' if n != 1 else ''}"
+    return f"{n} {'maand' if n == 1 else 'maanden'}"
 
 
 def _years(n: int) -> str:
-    return f"{n} year{'s' if n != 1 else ''}"
+    return f"{n} jaar"
 
 
 def _interval(seconds: int) -> str:
     if seconds % 60 == 0:
         minutes = seconds // 60
-        return f"{minutes} minute{'s' if minutes != 1 else ''}"
-    return f"{seconds} seconds"
+        return f"{minutes} {'minuut' if minutes == 1 else 'minuten'}"
+    return f"{seconds} seconden"
 
 
 def _roles(facts: ServiceFacts) -> Table:
@@ -163,22 +164,24 @@ def _roles(facts: ServiceFacts) -> Table:
     for org_type, scopes in facts.allowed_scopes.items():
         for scope in scopes:
             rows.append((ORG_TYPE_NAMES.get(org_type, str(org_type)), scope, SCOPE_PURPOSES.get(scope, scope)))
-    return Table(("organisation", "scope", "what it allows"), tuple(rows))
+    return Table(("organisatie", "scope", "wat die toestaat"), tuple(rows))
 
 
 def _security_measures(loaded: LoadedConfiguration, facts: ServiceFacts) -> list[str]:
     d = loaded.configuration.disclosure
     return [
-        "two-stage keyed pseudonymisation (HMAC-SHA256): the BSN never leaves the provider",
-        "records encrypted at rest with AES-256-GCM under a data key per batch, wrapped by a rotating key "
-        "encryption key; a consent's dates, age, who gave it and its municipalities sealed the same way (beside "
-        "a pseudonym a copy of the database shows only months for housekeeping: retention, linkage settling)",
-        "aggregated reports only, with a minimum cell size of "
-        f"{d.minimum_cell_size} (never below {MINIMUM_CELL_SIZE_FLOOR}) and secondary suppression",
-        "OAuth 2 client credentials; signed access tokens bound to one organisation and role",
-        "append-only audit log of every access (NEN 7513 fields), an RFC 9162 Merkle tree, and Ed25519-signed "
-        f"checkpoints every {_interval(facts.checkpoint_interval_seconds)}",
-        "TLS in transit; strict security headers; keys in files readable by the service only (mode 0600)",
+        "pseudonimisering in twee fasen met een geheime sleutel (HMAC-SHA256): het BSN verlaat de aanbieder nooit",
+        "records versleuteld opgeslagen met AES-256-GCM onder een datasleutel per aanlevering, die zelf versleuteld "
+        "is met een roterende sleutelversleutelsleutel (KEK); de datums, de leeftijd, wie de toestemming gaf en de "
+        "gemeenten van een toestemming zijn op dezelfde manier verzegeld (naast een pseudoniem toont een kopie van "
+        "de database alleen maanden voor het beheer: bewaartermijn, afronding van de koppeling)",
+        "alleen geaggregeerde rapportages, met een minimale celgrootte van "
+        f"{d.minimum_cell_size} (nooit onder {MINIMUM_CELL_SIZE_FLOOR}) en secundaire onderdrukking",
+        "OAuth 2 client credentials; ondertekende toegangstokens, gebonden aan één organisatie en rol",
+        "auditlog van elke toegang waaraan alleen kan worden toegevoegd (velden volgens NEN 7513), een Merkle-boom "
+        f"volgens RFC 9162 en met Ed25519 ondertekende checkpoints elke {_interval(facts.checkpoint_interval_seconds)}",
+        "TLS tijdens transport; strikte beveiligingsheaders; sleutels in bestanden die alleen de dienst kan lezen "
+        "(mode 0600)",
     ]
 
 
@@ -188,179 +191,192 @@ def dpia_annex(loaded: LoadedConfiguration, facts: ServiceFacts) -> Document:
     disclosure = config.disclosure
     names = facts.municipality_names
     thresholds = tuple(
-        (code, names.get(code, "unknown"), str(value))
+        (code, names.get(code, "onbekend"), str(value))
         for code, value in sorted(disclosure.municipality_thresholds.items())
     )
-    rounding = (f"shown counts are rounded to a multiple of {disclosure.rounding_base}; every share, interval "
-                "and response rate is computed from the shown (rounded) counts and mean marks carry one decimal, "
-                "so no figure gives the exact counts back. Rounding is presentation: the suppression and the "
-                "release check below assume the reader knows every published count exactly and do not rely on it"
-                if disclosure.rounding_base else "shown counts are exact (no rounding)")
+    rounding = (f"getoonde aantallen worden afgerond op een veelvoud van {disclosure.rounding_base}; elk aandeel, "
+                "interval en responspercentage wordt berekend uit de getoonde (afgeronde) aantallen en gemiddelde "
+                "cijfers krijgen één decimaal, zodat geen enkel cijfer de exacte aantallen teruggeeft. Afronding is "
+                "alleen presentatie: de onderdrukking en de publicatiecontrole hieronder gaan ervan uit dat de lezer "
+                "elk gepubliceerd aantal exact kent en steunen er niet op"
+                if disclosure.rounding_base else "getoonde aantallen zijn exact (geen afronding)")
     publication = config.publication
-    cadence = "every quarter" if publication.cadence == "quarterly" else "every month"
-    revision_points = {"next_release": "at the first release after its first publication",
-                       "year_end": "at the release that first publishes its year"}
-    revisions = "; ".join(revision_points[r] for r in publication.revisions) or "never (a published quarter is final)"
+    cadence = "elk kwartaal" if publication.cadence == "quarterly" else "elke maand"
+    revision_points = {"next_release": "bij de eerstvolgende publicatie na de eerste publicatie ervan",
+                       "year_end": "bij de publicatie waarin het jaar voor het eerst wordt gepubliceerd"}
+    revisions = ("; ".join(revision_points[r] for r in publication.revisions)
+                 or "nooit (een gepubliceerd kwartaal is definitief)")
     sections = (
-        Section("Parties", (
-            Table(("role", "name", "contact", "details"), (
-                _party("Controller", config.controller),
-                _party("Processor", config.processor),
-                _party("Data protection officer", config.data_protection_officer),
+        Section("Partijen", (
+            Table(("rol", "naam", "contact", "gegevens"), (
+                _party("Verwerkingsverantwoordelijke", config.controller),
+                _party("Verwerker", config.processor),
+                _party("Functionaris gegevensbescherming", config.data_protection_officer),
             )),
         )),
-        Section("Purposes and legal bases", (
-            Table(("purpose", "description", "legal bases"),
+        Section("Doelen en grondslagen", (
+            Table(("doel", "omschrijving", "grondslagen"),
                   tuple((p.id, p.description, _legal_bases(p.legal_bases)) for p in config.purposes)),
-            _p("Outcome data are health data: they flow only with the explicit consent of the youth or those "
-               "who may consent for them (Jeugdwet 7.3.4, 7.3.5, 7.3.15). Withdrawal stops all further use."),
+            _p("Resultaatgegevens zijn gezondheidsgegevens: ze worden alleen verwerkt met uitdrukkelijke toestemming "
+               "van de jeugdige of van wie namens hem of haar toestemming mag geven (Jeugdwet 7.3.4, 7.3.5, 7.3.15). "
+               "Na intrekking van de toestemming stopt elk verder gebruik."),
         )),
-        Section("Data subjects", (_bullets(*DATA_SUBJECTS),)),
-        Section("Data categories", (
-            _p("Processed:"),
+        Section("Betrokkenen", (_bullets(*DATA_SUBJECTS),)),
+        Section("Categorieën persoonsgegevens", (
+            _p("Verwerkt:"),
             _bullets(*config.data_categories.processed),
-            _p("Never accepted (data minimisation; the record schemas refuse unknown fields):"),
+            _p("Nooit geaccepteerd (dataminimalisatie; de recordschema's weigeren onbekende velden):"),
             _bullets(*config.data_categories.never_accepted),
         )),
-        Section("Pseudonymisation", (
-            _p("Two stages, each a keyed hash (HMAC-SHA256) labelled with its key version, so that keys can be "
-               "replaced:"),
+        Section("Pseudonimisering", (
+            _p("Twee fasen, elk een hash met een geheime sleutel (HMAC-SHA256) die het id van de sleutelversie "
+               "draagt, zodat sleutels vervangen kunnen worden:"),
             _bullets(
-                ("Stage 1, at the provider: ", Code(f"p1.<key id>.base64url(HMAC-SHA256(provider key, "
+                ("Fase 1, bij de aanbieder: ", Code(f"p1.<sleutel-id>.base64url(HMAC-SHA256(aanbiederssleutel, "
                                                     f"\"{STAGE1_CONTEXT.decode()}\" + BSN))"),
-                 ". The provider key is shared once, out of band, by the providers of a scheme; the BSN never "
-                 "leaves the provider."),
-                ("Stage 2, at the TTP: ", Code(f"p2.<key id>.base64url(HMAC-SHA256(TTP key, "
-                                               f"\"{STAGE2_CONTEXT.decode()}\" + stage-1 value))"),
-                 ". Only the TTP holds its key; neither a provider nor a copy of the database can map a stored "
-                 "pseudonym back to a BSN."),
-                ("Stage-2 key in use: ", Code(facts.active_pseudonym_key), "; versions held: ",
-                 ", ".join(facts.pseudonym_key_ids) or "none", "."),
-                "Input that looks like a BSN is refused with a reason that never repeats the value.",
+                 ". De aanbieders van een regeling delen de aanbiederssleutel één keer, buiten de dienst om; het BSN "
+                 "verlaat de aanbieder nooit."),
+                ("Fase 2, bij de TTP: ", Code(f"p2.<sleutel-id>.base64url(HMAC-SHA256(TTP-sleutel, "
+                                              f"\"{STAGE2_CONTEXT.decode()}\" + waarde fase 1))"),
+                 ". Alleen de TTP heeft deze sleutel; een aanbieder noch een kopie van de database kan een opgeslagen "
+                 "pseudoniem terugherleiden tot een BSN."),
+                ("Sleutel fase 2 in gebruik: ", Code(facts.active_pseudonym_key), "; aanwezige versies: ",
+                 ", ".join(facts.pseudonym_key_ids) or "geen", "."),
+                "Invoer die op een BSN lijkt, wordt geweigerd met een reden die de waarde nooit herhaalt.",
             ),
         )),
-        Section("Encryption", (
+        Section("Versleuteling", (
             _bullets(
-                "Record payloads are encrypted with AES-256-GCM under a fresh data key per batch; the record id, "
-                "provider and format version are bound as associated data, so a ciphertext copied to another "
-                "row does not decrypt.",
-                "Each data key is stored only wrapped (AES-256-GCM) by a key encryption key (KEK) whose id is "
-                "bound to the wrapping.",
-                ("KEK in use: ", Code(facts.active_kek), f"; KEKs held: {len(facts.kek_ids)}. ",
-                 Code("ttp keys rotate"), " makes a new KEK; ", Code("ttp keys rewrap"),
-                 " re-wraps the stored data keys under it, so old KEKs can be retired without losing data."),
-                ("Access tokens are signed with ES256 (key ", Code(facts.token_key_id), "); audit checkpoints "
-                 "with Ed25519 (key ", Code(facts.audit_key_id), ")."),
-                "Keys live in the key directory, in files readable by the service only (mode 0600).",
+                "De inhoud van records wordt versleuteld met AES-256-GCM onder een nieuwe datasleutel per "
+                "aanlevering; het record-id, de aanbieder en de formaatversie zijn als associated data gebonden, "
+                "zodat een versleutelde waarde die naar een andere rij is gekopieerd niet te ontsleutelen is.",
+                "Elke datasleutel wordt alleen versleuteld opgeslagen (AES-256-GCM), met een sleutelversleutelsleutel "
+                "(KEK) waarvan het id aan de versleuteling is gebonden.",
+                ("KEK in gebruik: ", Code(facts.active_kek), f"; aanwezige KEK's: {len(facts.kek_ids)}. ",
+                 Code("ttp keys rotate"), " maakt een nieuwe KEK; ", Code("ttp keys rewrap"),
+                 " versleutelt de opgeslagen datasleutels opnieuw onder die KEK, zodat oude KEK's kunnen worden "
+                 "uitgefaseerd zonder verlies van gegevens."),
+                ("Toegangstokens worden ondertekend met ES256 (sleutel ", Code(facts.token_key_id), "), "
+                 "auditcheckpoints met Ed25519 (sleutel ", Code(facts.audit_key_id), ")."),
+                "Sleutels staan in de sleutelmap, in bestanden die alleen de dienst kan lezen (mode 0600).",
             ),
         )),
-        Section("Thresholds and suppression", (
+        Section("Drempels en onderdrukking", (
             _bullets(
-                f"Minimum cell size: {disclosure.minimum_cell_size} (the code refuses any configuration below "
-                f"{MINIMUM_CELL_SIZE_FLOOR}). A cell with fewer than the threshold is suppressed; percentages are "
-                "given only over denominators at or above the threshold.",
-                f"Rounding base: {disclosure.rounding_base}: {rounding}.",
-                f"Small counts: a numerator or its complement below {disclosure.small_count} is shown as a band, "
-                "never as a number.",
-                "Secondary suppression: after the primary suppression, further cells are withheld so that no "
-                "suppressed cell can be recomputed from the published cells and totals, across every report "
-                "one party can obtain (margins, other breakdowns, other periods, the region, other indicators "
-                "with the same denominators).",
-                "Release check: before any report is given out, linear programmes over everything that party "
-                "can obtain for the year confirm that every suppressed count still lies in an interval at "
-                "least as wide as its threshold, and that a reader who knows every denominator (a "
-                "municipality) cannot pin a suppressed or banded numerator to a single value; when a check "
-                "fails, more cells are withheld, never fewer.",
+                f"Minimale celgrootte: {disclosure.minimum_cell_size} (de code weigert elke configuratie onder "
+                f"{MINIMUM_CELL_SIZE_FLOOR}). Een cel met minder dan de drempel wordt onderdrukt; percentages worden "
+                "alleen gegeven bij noemers op of boven de drempel.",
+                f"Afrondingsbasis: {disclosure.rounding_base}: {rounding}.",
+                f"Kleine aantallen: een teller of het complement daarvan onder {disclosure.small_count} wordt als "
+                "bandbreedte getoond, nooit als getal.",
+                "Secundaire onderdrukking: na de primaire onderdrukking worden meer cellen achtergehouden, zodat geen "
+                "onderdrukte cel is terug te rekenen uit de gepubliceerde cellen en totalen, over alle rapportages "
+                "die één partij kan krijgen (marges, andere uitsplitsingen, andere perioden, de regio, andere "
+                "indicatoren met dezelfde noemers).",
+                "Publicatiecontrole: voordat een rapportage wordt verstrekt, bevestigen lineaire programma's over "
+                "alles wat die partij voor het jaar kan krijgen dat elk onderdrukt aantal nog in een interval ligt "
+                "dat minstens zo breed is als de drempel, en dat een lezer die elke noemer kent (een gemeente) een "
+                "onderdrukte of als bandbreedte getoonde teller niet op één waarde kan vastpinnen; faalt een "
+                "controle, dan worden meer cellen achtergehouden, nooit minder.",
             ),
-            _p("Per-municipality thresholds (a municipality may only raise its own):"),
-            Table(("municipality", "name", "threshold"), thresholds) if thresholds
-            else _p("none: every municipality has the minimum cell size."),
-            _p("Regions whose municipalities agreed to regional reports: ",
-               ", ".join(f"{r} ({facts.region_sizes.get(r, 0)} municipalities)"
-                         for r in config.regions.reporting_agreed) or "none", "."),
+            _p("Drempels per gemeente (een gemeente kan alleen haar eigen drempel verhogen):"),
+            Table(("gemeente", "naam", "drempel"), thresholds) if thresholds
+            else _p("geen: voor elke gemeente geldt de minimale celgrootte."),
+            _p("Regio's waarvan de gemeenten hebben ingestemd met regionale rapportages: ",
+               ", ".join(f"{r} ({facts.region_sizes.get(r, 0)} gemeenten)"
+                         for r in config.regions.reporting_agreed) or "geen", "."),
         )),
-        Section("Publication and protection over time", (
+        Section("Publicatie en bescherming in de tijd", (
             _bullets(
-                f"Reports are served only from releases, made {cadence} by a scheduled job (exactly once across "
-                "the service's processes), never computed on a request. A period is first published "
-                f"{publication.settle_days} days after its end, so late records and pending linkage settle first.",
-                f"A published quarter may change again (late records, corrections, retractions, consent "
-                f"withdrawals) only: {revisions}. At any other release it repeats what was published.",
-                "Every release is stored immutably with every published cell, signed with the audit key, and "
-                "its content hash is recorded in the audit log; the publication register (GET /v1/releases) "
-                "lists what was published, for which family and periods, when and under which configuration. "
-                "Every report read is audited with the release it came from.",
-                "Guarantee over time: a release takes a change since the previous release only where every cell "
-                "that party saw before and sees now moves by nobody or by at least its threshold of people "
-                "(counted from below). A smaller change waits for a later release, whole base cells at a time so "
-                "that every total still adds up; it is never lost. A cell withheld before whose counts did not "
-                "change stays withheld. So subtracting two releases never isolates fewer people than the "
-                "threshold, and in particular never one child's outcome; the release itself then passes the "
-                "same suppression and release check as any snapshot.",
-                "Known limit: the outcome count of a released change of at least the threshold of people is not "
-                "banded as a cell's small numerator is (if all of them had the outcome, the difference says so "
-                "for that group).",
+                f"Rapportages komen alleen uit publicaties, die {cadence} door een geplande taak worden gemaakt "
+                "(precies één keer over alle processen van de dienst) en nooit op verzoek worden berekend. Een "
+                f"periode wordt voor het eerst gepubliceerd {publication.settle_days} dagen na het einde ervan, zodat "
+                "late records en nog openstaande koppelingen eerst binnen zijn.",
+                "Een gepubliceerd kwartaal kan alleen opnieuw wijzigen (late records, correcties, intrekkingen, "
+                f"ingetrokken toestemmingen): {revisions}. Bij elke andere publicatie herhaalt het wat al was "
+                "gepubliceerd.",
+                "Elke publicatie wordt onveranderlijk opgeslagen met elke gepubliceerde cel, ondertekend met de "
+                "auditsleutel, en de hash van de inhoud wordt vastgelegd in de auditlog; het publicatieregister "
+                "(GET /v1/releases) laat zien wat is gepubliceerd, voor welke familie en perioden, wanneer en onder "
+                "welke configuratie. Elke keer dat een rapportage wordt gelezen, komt in de auditlog met de "
+                "publicatie waar die uit komt.",
+                "Waarborg in de tijd: een publicatie neemt een wijziging sinds de vorige publicatie alleen over als "
+                "elke cel die de partij eerder zag en nu ziet met niemand verandert of met minstens de drempel aan "
+                "personen (van onderaf geteld). Een kleinere wijziging wacht op een latere publicatie, steeds in "
+                "hele basiscellen, zodat elk totaal blijft kloppen; ze gaat nooit verloren. Een eerder "
+                "achtergehouden cel waarvan de aantallen niet veranderden, blijft achtergehouden. Het verschil "
+                "tussen twee publicaties isoleert dus nooit minder personen dan de drempel, en in het bijzonder "
+                "nooit het resultaat van één kind; de publicatie zelf doorloopt daarna dezelfde onderdrukking en "
+                "publicatiecontrole als elke momentopname.",
+                "Bekende beperking: in een gepubliceerde wijziging van minstens de drempel aan personen wordt het "
+                "aantal met de uitkomst niet als bandbreedte getoond, zoals bij een kleine teller van een cel wel "
+                "gebeurt (als zij allemaal de uitkomst hadden, laat het verschil dat voor die groep zien).",
             ),
         )),
-        Section("Linkage and indicators", (
+        Section("Koppeling en indicatoren", (
             _bullets(
-                f"A new start counts within {_months(config.linkage.new_start_window_months)} after a trajectory "
-                "ends (indicator 3.2, \"geen nieuwe start\"), linked by stage-2 pseudonym only.",
-                f"A satisfaction mark of {config.indicators.satisfaction_cutoff} or more counts as satisfied.",
+                f"Een nieuwe start telt mee binnen {_months(config.linkage.new_start_window_months)} na het einde van "
+                "een traject (indicator 3.2, \"geen nieuwe start\"), alleen gekoppeld via het pseudoniem van fase 2.",
+                f"Een tevredenheidscijfer van {config.indicators.satisfaction_cutoff} of hoger telt als tevreden.",
             ),
         )),
-        Section("Retention", (
+        Section("Bewaartermijnen", (
             _bullets(
-                f"Outcome records: {_months(config.retention.records_months)} after the trajectory's end.",
-                f"Audit entries: {_years(config.retention.audit_years)}.",
+                f"Resultaatrecords: {_months(config.retention.records_months)} na het einde van het traject.",
+                f"Auditregels: {_years(config.retention.audit_years)}.",
             ),
         )),
-        Section("Recipients", (
-            Table(("recipient", "receives"), tuple((r.name, r.receives) for r in config.recipients)),
-            _p("No one receives a record, a pseudonym or a consent's personal fields back."),
+        Section("Ontvangers", (
+            Table(("ontvanger", "ontvangt"), tuple((r.name, r.receives) for r in config.recipients)),
+            _p("Niemand krijgt een record, een pseudoniem of de persoonsgegevens van een toestemming terug."),
         )),
-        Section("Access roles", (
-            _p("Every access token is bound to one organisation and grants only these scopes:"),
+        Section("Toegangsrollen", (
+            _p("Elk toegangstoken is gebonden aan één organisatie en geeft alleen deze scopes:"),
             _roles(facts),
         )),
-        Section("Access limits", (
+        Section("Toegangsbeperkingen", (
             _bullets(
-                f"A client id that fails to authenticate {config.limits.failed_authentications} times in a row is "
-                f"locked for {config.limits.lockout_minutes} minutes, across every process (kept in the database); "
-                "an unknown client id locks the same way, so the answers reveal no client's existence. "
-                "Each lockout is an audit entry.",
-                f"Per client and API process: {config.limits.token_requests_per_minute} token requests and "
-                f"{config.limits.write_requests_per_minute} writes a minute, {config.limits.concurrent_reports} "
-                "report requests at once; beyond that the answer is 429 with Retry-After.",
-                "A disabled client gets no token and its tokens stop working at once; a rotated secret keeps "
-                f"working for {config.limits.secret_rotation_grace_hours} hours.",
+                f"Een client-id die {config.limits.failed_authentications} keer achter elkaar niet kan "
+                f"authenticeren, wordt {config.limits.lockout_minutes} minuten geblokkeerd, over alle processen heen "
+                "(bijgehouden in de database); een onbekend client-id wordt op dezelfde manier geblokkeerd, zodat de "
+                "antwoorden niet verraden of een client bestaat. Elke blokkade is een auditregel.",
+                f"Per client en API-proces: {config.limits.token_requests_per_minute} tokenverzoeken en "
+                f"{config.limits.write_requests_per_minute} schrijfverzoeken per minuut, "
+                f"{config.limits.concurrent_reports} rapportageverzoeken tegelijk; daarboven is het antwoord 429 met "
+                "Retry-After.",
+                "Een uitgeschakelde client krijgt geen token en zijn tokens werken direct niet meer; een vervangen "
+                f"secret blijft nog {config.limits.secret_rotation_grace_hours} uur werken.",
             ),
         )),
-        Section("Audit", (
+        Section("Auditlog", (
             _bullets(
-                "Every access to data, allowed or denied, writes an audit entry: who, organisation, role, action, "
-                "purpose, object, time, result (after NEN 7513).",
-                "The log is append-only in the database and hashed into an RFC 9162 Merkle tree; signed "
-                f"checkpoints are made every {_interval(facts.checkpoint_interval_seconds)} and on request.",
-                ("Changing, removing or reordering an entry is detected by ", Code("ttp audit verify"),
-                 "; the privacy officer can keep a checkpoint and later check that the log only grew."),
-                "The SHA-256 of the privacy configuration is recorded at every start, with whether it changed.",
+                "Elke toegang tot gegevens, toegestaan of geweigerd, levert een auditregel op: wie, organisatie, rol, "
+                "actie, doel, object, tijd, resultaat (naar NEN 7513).",
+                "De log is in de database alleen aan te vullen (append-only) en wordt gehasht in een Merkle-boom "
+                "volgens RFC 9162; ondertekende checkpoints worden gemaakt elke "
+                f"{_interval(facts.checkpoint_interval_seconds)} en op verzoek.",
+                ("Het wijzigen, verwijderen of van volgorde veranderen van een regel wordt ontdekt door ",
+                 Code("ttp audit verify"), "; de FG kan een checkpoint bewaren en later controleren dat de log "
+                 "alleen is gegroeid."),
+                "De SHA-256 van de privacyconfiguratie wordt bij elke start vastgelegd, met of die is gewijzigd.",
             ),
         )),
-        Section("Configuration", (
-            Table(("version", "SHA-256"), ((config.version, loaded.sha256),)),
+        Section("Configuratie", (
+            Table(("versie", "SHA-256"), ((config.version, loaded.sha256),)),
         )),
     )
     intro = (
-        _p("Generated by the running service from the privacy configuration it enforces and from its own code. "
-           "It changes when either changes."),
-        _p("Configuration version ", Code(config.version), ", SHA-256 ", Code(loaded.sha256), "."),
+        _p("Gegenereerd door de draaiende dienst uit de privacyconfiguratie die hij handhaaft en uit zijn eigen "
+           "code. De tekst verandert als een van beide verandert."),
+        _p("Configuratieversie ", Code(config.version), ", SHA-256 ", Code(loaded.sha256), "."),
     )
-    return Document("DPIA annex: Outcome TTP", intro, sections)
+    return Document("DPIA-bijlage: Outcome TTP", intro, sections)
 
 
 def processing_register(loaded: LoadedConfiguration, facts: ServiceFacts) -> dict[str, Any]:
-    """The record of processing activities (GDPR art. 30) as a JSON-ready dict."""
+    """The record of processing activities (GDPR art. 30) as a JSON-ready dict.
+
+    The keys are stable (clients and tests read them); the values and prose are Dutch."""
     config = loaded.configuration
 
     def party(p: Party) -> dict[str, Any]:
@@ -368,13 +384,14 @@ def processing_register(loaded: LoadedConfiguration, facts: ServiceFacts) -> dic
                 "chamber_of_commerce": p.chamber_of_commerce}
 
     return {
-        "title": "Record of processing activities (GDPR art. 30): Outcome TTP",
+        "title": "Verwerkingsregister (art. 30 AVG): Outcome TTP",
         "configuration": {"version": config.version, "sha256": loaded.sha256},
         "controller": party(config.controller),
         "processor": party(config.processor),
         "data_protection_officer": party(config.data_protection_officer),
-        "processing": "Outcome monitoring of Dutch youth care through a Trusted Third Party: consent-backed, "
-                      "pseudonymised outcome records in, aggregated reports out",
+        "processing": "Monitoring van de resultaten van jeugdzorg via een Trusted Third Party (TTP): "
+                      "gepseudonimiseerde resultaatrecords op basis van toestemming erin, geaggregeerde "
+                      "rapportages eruit",
         "purposes": [
             {"id": p.id, "description": p.description,
              "legal_bases": [{"article": b, "meaning": LEGAL_BASES.get(b, "")} for b in p.legal_bases]}
@@ -382,14 +399,14 @@ def processing_register(loaded: LoadedConfiguration, facts: ServiceFacts) -> dic
         ],
         "data_subjects": list(DATA_SUBJECTS),
         "personal_data": list(config.data_categories.processed),
-        "special_categories": ["health data (outcomes of youth care)"],
+        "special_categories": ["gezondheidsgegevens (resultaten van jeugdzorg)"],
         "never_accepted": list(config.data_categories.never_accepted),
         "recipients": [{"name": r.name, "receives": r.receives} for r in config.recipients],
-        "third_country_transfers": "none: the service sends data only to the recipients listed",
+        "third_country_transfers": "geen: de dienst verstrekt gegevens alleen aan de genoemde ontvangers",
         "retention": {
             "records_months": config.retention.records_months,
             "audit_years": config.retention.audit_years,
-            "records": f"{_months(config.retention.records_months)} after the trajectory's end",
+            "records": f"{_months(config.retention.records_months)} na het einde van het traject",
             "audit_log": _years(config.retention.audit_years),
         },
         "security_measures": _security_measures(loaded, facts),
@@ -410,33 +427,36 @@ def register_document(register: dict[str, Any]) -> Document:
         (p["id"], p["description"], "; ".join(f"{b['article']} ({b['meaning']})" for b in p["legal_bases"]))
         for p in register["purposes"]
     )
+    org_names = {str(org_type): name for org_type, name in ORG_TYPE_NAMES.items()}
     retention = register["retention"]
     sections = (
-        Section("Controller, processor and data protection officer", (
-            Table(("role", "name", "contact", "details"), (
-                party_row("Controller", register["controller"]),
-                party_row("Processor", register["processor"]),
-                party_row("Data protection officer", register["data_protection_officer"]),
+        Section("Verwerkingsverantwoordelijke, verwerker en functionaris gegevensbescherming", (
+            Table(("rol", "naam", "contact", "gegevens"), (
+                party_row("Verwerkingsverantwoordelijke", register["controller"]),
+                party_row("Verwerker", register["processor"]),
+                party_row("Functionaris gegevensbescherming", register["data_protection_officer"]),
             )),
         )),
-        Section("Processing", (_p(register["processing"]),)),
-        Section("Purposes and legal bases", (Table(("purpose", "description", "legal bases"), purposes),)),
-        Section("Data subjects", (_bullets(*register["data_subjects"]),)),
-        Section("Personal data", (
+        Section("Verwerking", (_p(register["processing"]),)),
+        Section("Doelen en grondslagen", (Table(("doel", "omschrijving", "grondslagen"), purposes),)),
+        Section("Betrokkenen", (_bullets(*register["data_subjects"]),)),
+        Section("Persoonsgegevens", (
             _bullets(*register["personal_data"]),
-            _p("Special categories: ", ", ".join(register["special_categories"]), "."),
-            _p("Never accepted: ", ", ".join(register["never_accepted"]), "."),
+            _p("Bijzondere persoonsgegevens: ", ", ".join(register["special_categories"]), "."),
+            _p("Nooit geaccepteerd: ", ", ".join(register["never_accepted"]), "."),
         )),
-        Section("Recipients", (Table(("recipient", "receives"),
+        Section("Ontvangers", (Table(("ontvanger", "ontvangt"),
                                      tuple((r["name"], r["receives"]) for r in register["recipients"])),)),
-        Section("Transfers to third countries", (_p(register["third_country_transfers"]),)),
-        Section("Retention", (_bullets(f"Records: {retention['records']}.", f"Audit log: {retention['audit_log']}."),)),
-        Section("Security measures (art. 32)", (_bullets(*register["security_measures"]),)),
-        Section("Access roles", (Table(("organisation", "scopes"), tuple(
-            (r["organisation"], ", ".join(r["scopes"])) for r in register["access_roles"])),)),
+        Section("Doorgifte naar derde landen", (_p(register["third_country_transfers"]),)),
+        Section("Bewaartermijnen", (_bullets(f"Resultaatrecords: {retention['records']}.",
+                                             f"Auditlog: {retention['audit_log']}."),)),
+        Section("Beveiligingsmaatregelen (art. 32 AVG)", (_bullets(*register["security_measures"]),)),
+        Section("Toegangsrollen", (Table(("organisatie", "scopes"), tuple(
+            (org_names.get(r["organisation"], r["organisation"]), ", ".join(r["scopes"]))
+            for r in register["access_roles"])),)),
     )
     configuration = register["configuration"]
-    intro = (_p("Configuration version ", Code(configuration["version"]), ", SHA-256 ",
+    intro = (_p("Configuratieversie ", Code(configuration["version"]), ", SHA-256 ",
                 Code(configuration["sha256"]), "."),)
     return Document(register["title"], intro, sections)
 
@@ -502,7 +522,7 @@ def render_html(document: Document) -> str:
         body.extend(_html_block(b) for b in section.blocks)
         body.append("</section>")
     return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<!DOCTYPE html>\n<html lang="nl">\n<head>\n<meta charset="utf-8">\n'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{title}</title>\n'
         "</head>\n<body>\n<main>\n" + "\n".join(body) + "\n</main>\n</body>\n</html>\n"
     )
