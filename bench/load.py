@@ -7,8 +7,9 @@ clients per demo provider and per municipality, ``ttp serve`` on a free port, th
 registered over HTTP), uploads half of the demo records and publishes the releases due
 (``ttp releases publish``: set-up, not measured). Then, measured, all at once:
 
-- ``--readers`` municipality clients (default 200, one client each, made through the admin API), each reading ``--reads`` reports of its own
-  municipality (JSON and CSV, period year/half-year/quarter, with and without a breakdown);
+- ``--readers`` municipality clients (default 200, one client each, made through the admin API),
+  each reading ``--reads`` reports of its own municipality (JSON and CSV, period year/half-year/
+  quarter, with and without a breakdown);
 - every demo provider uploading the other half of the records in batches;
 - ``--token-burst`` concurrent token requests (default 20).
 
