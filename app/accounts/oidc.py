@@ -20,14 +20,22 @@ import json
 import re
 import secrets
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from authlib.integrations.httpx_client import OAuth2Client  # httpx is already ours; requests is not
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
+
+with warnings.catch_warnings():
+    # authlib announces its move to the httpx2 package at import; httpx is what this service uses,
+    # and the notice would be the first thing a newcomer's `make run` prints. authlib.deprecate
+    # installs its own "always" filter when imported, so ours goes in after it.
+    import authlib.deprecate  # noqa: F401
+    warnings.filterwarnings("ignore", message="The httpx module is deprecated")
+    from authlib.integrations.httpx_client import OAuth2Client  # httpx is already ours; requests is not
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import select
