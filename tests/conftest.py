@@ -268,3 +268,30 @@ def publish(app):
         return publish_due(runtime.sessions, runtime.publisher, on=on or date.today(), over_time=over_time)
 
     return run
+
+
+# ---- people at the web pages ----------------------------------------------------------------------
+@pytest.fixture
+def person(app, api) -> Callable[[str, str], TestClient]:  # type: ignore[no-untyped-def]
+    """A browser (its own cookie jar) logged in, password then TOTP, as a new account of the given
+    organisation; it lands on that organisation's start page."""
+    from app.accounts import service
+    from app.web.deps import account_keys
+    from tests.web_person import PASSWORD, START_PAGES, login
+
+    runtime = app.state.runtime
+    made: list[TestClient] = []
+
+    def make(org_type: str, org_id: str) -> TestClient:
+        with db.session_scope(runtime.sessions) as session:
+            account = service.create_account(
+                session, email=f"{org_type}.{org_id}.{len(made)}@example.nl", org_type=org_type, org_id=org_id,
+                ttp_id=runtime.settings.ttp_id, known_municipalities=runtime.codelists.municipalities,
+                keys=account_keys(runtime), password=PASSWORD)
+        assert account.totp_secret
+        client = TestClient(app, base_url="https://testserver")
+        login(client, account.email, account.totp_secret, expect=START_PAGES[org_type].format(org_id=org_id))
+        made.append(client)
+        return client
+
+    return make

@@ -12,78 +12,29 @@ import json
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
 
-import pyotp
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 
-from app import db
-from app.accounts import service
 from app.audit import checkpoint_store, reading
 from app.models import AuditEntry
 from app.privacy import documents
-from app.web.deps import account_keys
 from tests.test_audit_verification import drop_append_only
+from tests.web_person import PASSWORD, hidden
 
 PAGES = ("/privacy", "/privacy/auditlog", "/privacy/verificatie", "/privacy/checkpoint", "/privacy/configuratie",
          "/privacy/dpia", "/privacy/register", "/privacy/publicaties", "/privacy/bewaartermijn")
-PASSWORD = "correct horse battery staple 42"
 
 
-# ---- logging in as a person -----------------------------------------------------------------------
-def _hidden(page: str, name: str) -> str:
-    found = re.search(rf'name="{name}" value="([^"]*)"', page)
-    assert found, f"no hidden field {name} on the page"
-    return html.unescape(found.group(1))
-
-
-def login(client: TestClient, email: str, secret: str, *, expect: str) -> None:
-    form = client.get("/inloggen")
-    assert form.status_code == 200
-    sent = client.post("/inloggen", data={"email": email, "password": PASSWORD, "volgende": "/",
-                                          "csrf_token": _hidden(form.text, "csrf_token")}, follow_redirects=False)
-    assert sent.status_code == 303, sent.text
-    code_form = client.get(sent.headers["location"])
-    assert code_form.status_code == 200
-    done = client.post("/inloggen/code", data={"code": pyotp.TOTP(secret).now(), "volgende": "/",
-                                               "csrf_token": _hidden(code_form.text, "csrf_token")},
-                       follow_redirects=False)
-    assert done.status_code == 303, done.text
-    assert done.headers["location"] == expect
-
-
-@pytest.fixture
-def person(app, api) -> Callable[[str, str], TestClient]:
-    """A browser (its own cookie jar) logged in as a new account of the given organisation."""
-    runtime = app.state.runtime
-    made: list[TestClient] = []
-
-    def make(org_type: str, org_id: str) -> TestClient:
-        with db.session_scope(runtime.sessions) as session:
-            account = service.create_account(
-                session, email=f"{org_type}.{len(made)}@example.nl", org_type=org_type, org_id=org_id,
-                ttp_id=runtime.settings.ttp_id, known_municipalities=runtime.codelists.municipalities,
-                keys=account_keys(runtime), password=PASSWORD)
-        assert account.totp_secret
-        client = TestClient(app, base_url="https://testserver")
-        start = {"privacy_officer": "/privacy", "municipality": f"/gemeente/{org_id}",
-                 "provider": f"/aanbieder/{org_id}"}[org_type]
-        login(client, account.email, account.totp_secret, expect=start)
-        made.append(client)
-        return client
-
-    return make
-
-
+# ---- logging in as a person: the `person` fixture (tests/conftest.py) ------------------------------------
 @pytest.fixture
 def officer(app, person) -> TestClient:
     return person("privacy_officer", app.state.runtime.settings.ttp_id)
 
 
 def csrf(client: TestClient, path: str = "/privacy/verificatie") -> str:
-    return _hidden(client.get(path).text, "csrf_token")
+    return hidden(client.get(path).text, "csrf_token")
 
 
 def entries_in_log(app) -> int:
@@ -395,7 +346,7 @@ def test_municipality_and_provider_users_get_403_and_change_nothing(app, person)
             answer = client.get(path)
             assert answer.status_code == 403, path
             assert "Geen toegang" in answer.text
-        token = _hidden(client.get("/privacy").text, "csrf_token")  # the user's own token, from the logout form
+        token = hidden(client.get("/privacy").text, "csrf_token")  # the user's own token, from the logout form
         before = entries_in_log(app)
         answer = client.post("/privacy/checkpoint", data={"csrf_token": token})
         assert answer.status_code == 403

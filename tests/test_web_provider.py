@@ -5,69 +5,20 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
 from typing import Any
 
-import pyotp
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from app import db
-from app.accounts import service
 from app.models import AuditEntry, ProcessContext, ProviderNote
-from app.web.deps import account_keys
 from tests.test_process_context import jb_record
 from tests.test_records_api import PROVIDER, Population, post
+from tests.web_person import hidden, text_of
 
-PASSWORD = "een lange zin als wachtwoord 2026"
 OTHER = "40000009"
 STORY = "Wachtlijst in het eerste kwartaal door personeelstekort; de uitval steeg daardoor."
 ISSUE_EXAMPLE = "Jan de Vries (BSN 111222333, Damstraat 1)"
-
-
-def hidden(page: str, name: str) -> str:
-    found = re.search(rf'name="{name}" value="([^"]*)"', page)
-    assert found, f"no hidden field {name} on the page"
-    return html.unescape(found.group(1))
-
-
-def text_of(page: str) -> str:
-    """The page's visible text, roughly: tags out, whitespace folded, entities decoded."""
-    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
-
-
-def login(client: TestClient, email: str, secret: str) -> None:
-    form = client.get("/inloggen")
-    sent = client.post("/inloggen", data={"email": email, "password": PASSWORD, "volgende": "/",
-                                          "csrf_token": hidden(form.text, "csrf_token")}, follow_redirects=False)
-    assert sent.status_code == 303, sent.text
-    code_form = client.get(sent.headers["location"])
-    done = client.post("/inloggen/code", data={"code": pyotp.TOTP(secret).now(), "volgende": "/",
-                                               "csrf_token": hidden(code_form.text, "csrf_token")},
-                       follow_redirects=False)
-    assert done.status_code == 303, done.text
-
-
-@pytest.fixture
-def person(app, api) -> Callable[[str, str], TestClient]:
-    """A browser (its own cookie jar) logged in as a new account of the given organisation."""
-    runtime = app.state.runtime
-    made: list[TestClient] = []
-
-    def make(org_type: str, org_id: str) -> TestClient:
-        with db.session_scope(runtime.sessions) as session:
-            account = service.create_account(
-                session, email=f"{org_type}.{org_id}.{len(made)}@example.nl", org_type=org_type, org_id=org_id,
-                ttp_id=runtime.settings.ttp_id, known_municipalities=runtime.codelists.municipalities,
-                keys=account_keys(runtime), password=PASSWORD)
-        assert account.totp_secret
-        client = TestClient(app, base_url="https://testserver")
-        login(client, account.email, account.totp_secret)
-        made.append(client)
-        return client
-
-    return make
 
 
 @pytest.fixture
