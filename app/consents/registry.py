@@ -81,15 +81,24 @@ _COVERAGE_COLUMNS = ("id", "consent_id_hash", "provider_id", "consent_ref_hash",
 def to_model(row: Any, fields: SealedFields) -> consent.Consent:
     """The pure consent model of a stored consent (an ORM object or a plain row) and its opened
     sealed fields. A row holding only the coverage columns gives empty descriptive fields."""
+    # A plain row answers a missing column with an exception built at some cost (thousands per
+    # batch): read a plain row's columns through its mapping, an ORM object's as attributes.
+    columns = getattr(row, "_mapping", None)
+    if columns is not None:
+        data_categories, controller, recipients = (columns.get("data_categories", ()), columns.get("controller", ""),
+                                                   columns.get("recipients", ()))
+    else:
+        data_categories, controller, recipients = (getattr(row, "data_categories", ()), getattr(row, "controller", ""),
+                                                   getattr(row, "recipients", ()))
     return consent.Consent(
         consent_ref=row.consent_ref_hash,
         provider_id=row.provider_id,
         given_by=_GIVEN_BY[fields.given_by],
         age_at_consent=fields.age_at_consent,
         purpose=row.purpose,
-        data_categories=tuple(getattr(row, "data_categories", ())),
-        controller=getattr(row, "controller", ""),
-        recipients=tuple(getattr(row, "recipients", ())),
+        data_categories=tuple(data_categories),
+        controller=controller,
+        recipients=tuple(recipients),
         municipalities=fields.municipalities,
         given_at=fields.given_at,
         valid_until=fields.valid_until,
