@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Literal, NamedTuple
 
-from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.models import ReportCell, StoreState
@@ -94,13 +94,15 @@ def apply(session: Session, delta: Counter[StoreKey]) -> None:
         f"ON CONFLICT ({columns}) DO UPDATE SET count = report_cells.count + excluded.count",
         [(*key, n) for key, n in sorted(changes.items())],
     )
-    if any(n < 0 for n in changes.values()):
-        touched = [tuple(key) for key, n in changes.items() if n < 0]
-        key_columns = tuple_(*(getattr(ReportCell, c) for c in KEY_COLUMNS))
-        for start in range(0, len(touched), 500):
-            session.execute(
-                delete(ReportCell).where(key_columns.in_(touched[start:start + 500]), ReportCell.count <= 0)
-            )
+    touched = sorted(key for key, n in changes.items() if n < 0)
+    if touched:
+        # One indexed delete per lowered cell (the unique key): a tuple ``IN (VALUES ...)`` of
+        # hundreds of keys was a full scan of the store on SQLite, slower as the store grows.
+        where = " AND ".join(f"{column} = {marker}" for column in KEY_COLUMNS)
+        connection.exec_driver_sql(
+            f"DELETE FROM report_cells WHERE {where} AND count <= 0",  # noqa: S608 - fixed column names
+            [tuple(key) for key in touched],
+        )
 
 
 def replace_all(session: Session, cells: Counter[StoreKey]) -> None:
