@@ -35,9 +35,16 @@ def contributions(
     linked: Mapping[str, str] | None = None,
 ) -> list[StoreKey]:
     """The cells one record counts in. ``linked`` overrides the linkage indicators' values."""
+    cells = base_contributions(provider_id, record, config=config)
+    return with_linked(cells, linked) if linked else cells
+
+
+def base_contributions(provider_id: str, record: Record, *, config: indicators.IndicatorConfig) -> list[StoreKey]:
+    """The cells one record counts in with the linkage indicators ``pending`` (as derived):
+    :func:`with_linked` turns them; ingestion computes these once per record and change."""
     if record.end_date is None:
         return []
-    values = indicators.derive(record, config=config)
+    values = indicators.derive_pairs(record, config=config)
     base = (
         record.municipality,
         quarter(record.end_date),
@@ -48,11 +55,13 @@ def contributions(
         record.age_band or "",
         record.sex or "",
     )
-    cells = []
-    for item in values:
-        value = linked.get(item.indicator, item.value) if linked else item.value
-        cells.append(StoreKey(*base, item.indicator, value))
-    return cells
+    new = tuple.__new__
+    return [new(StoreKey, (*base, indicator, value)) for indicator, value in values]
+
+
+def with_linked(cells: list[StoreKey], linked: Mapping[str, str]) -> list[StoreKey]:
+    """``cells`` with the linkage indicators' values taken from ``linked``."""
+    return [cell._replace(value=linked[cell.indicator]) if cell.indicator in linked else cell for cell in cells]
 
 
 def linkage_values(

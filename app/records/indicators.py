@@ -357,49 +357,77 @@ def _stored_end_reason(record: Record) -> str:
     return record.end_reason
 
 
-def _jeugdhulp_values(record: JeugdhulpRecord, config: IndicatorConfig) -> list[IndicatorValue]:
-    values = [IndicatorValue("1", _stored_end_reason(record))]
-    answer = satisfaction(record, cutoff=config.satisfaction_cutoff)
-    values.append(IndicatorValue("2", mark_value(answer)))
-    if answer.informant is not None:
-        values.append(IndicatorValue("2.informant", answer.informant))
+def _jeugdhulp_values(record: JeugdhulpRecord, config: IndicatorConfig) -> list[tuple[str, str]]:
+    _check_cutoff(config.satisfaction_cutoff)
+    values = [("1", _stored_end_reason(record))]
     outcomes = record.outcomes
+    answer = outcomes.satisfaction if outcomes else None
+    if answer is not None:
+        values.append(("2", f"{MARK_PREFIX}{answer.mark}"))
+        values.append(("2.informant", answer.informant))
+    else:
+        values.append(("2", NO_RESPONSE))
     cwh = outcomes.continue_without_help if outcomes else None
-    values.append(IndicatorValue("3.1", cwh.code if cwh else NO_RESPONSE))
     if cwh is not None:
-        values.append(IndicatorValue("3.1.informant", cwh.informant))
-    values.append(IndicatorValue("3.2", PENDING))
+        values.append(("3.1", cwh.code))
+        values.append(("3.1.informant", cwh.informant))
+    else:
+        values.append(("3.1", NO_RESPONSE))
+    values.append(("3.2", PENDING))
     if outcomes and outcomes.rom is not None:
-        values.append(IndicatorValue("3.3", rom_change(outcomes.rom, config.rom_instruments)))
+        values.append(("3.3", rom_change(outcomes.rom, config.rom_instruments)))
     if outcomes and outcomes.goals:
-        values.append(IndicatorValue("3.4", "met" if goals_met(outcomes.goals, rho=config.gas_rho) else "not_met"))
+        values.append(("3.4", "met" if goals_met(outcomes.goals, rho=config.gas_rho) else "not_met"))
     return values
+
+
+_ACCEPTANCE_INDICATORS = (("goals", "jb.acceptance.goals"), ("help", "jb.acceptance.help"),
+                          ("role", "jb.acceptance.role"))
 
 
 def _measure_values(
     record: JeugdbeschermingRecord | JeugdreclasseringRecord, config: IndicatorConfig
-) -> list[IndicatorValue]:
-    values = [IndicatorValue("jbjr.end_reason", _stored_end_reason(record))]
+) -> list[tuple[str, str]]:
+    _check_cutoff(config.satisfaction_cutoff)
+    values = [("jbjr.end_reason", _stored_end_reason(record))]
     if record.continuation is not None:
-        values.append(IndicatorValue("jbjr.course", record.continuation))
-    answer = client_experience(record, cutoff=config.satisfaction_cutoff)
-    values.append(IndicatorValue("jbjr.experience", mark_value(answer)))
-    if answer.informant is not None:
-        values.append(IndicatorValue("jbjr.experience.informant", answer.informant))
-    values.append(IndicatorValue("jbjr.repeat", PENDING))
+        values.append(("jbjr.course", record.continuation))
+    outcomes = record.outcomes
+    answer = outcomes.client_experience if outcomes else None
+    if answer is not None:
+        values.append(("jbjr.experience", f"{MARK_PREFIX}{answer.mark}"))
+        values.append(("jbjr.experience.informant", answer.informant))
+    else:
+        values.append(("jbjr.experience", NO_RESPONSE))
+    values.append(("jbjr.repeat", PENDING))
     if isinstance(record, JeugdbeschermingRecord):
         jb = record.outcomes
         if jb and jb.threat is not None:
-            values.append(IndicatorValue("jb.threat", threat_change(jb.threat.start, jb.threat.end)))
+            values.append(("jb.threat", threat_change(jb.threat.start, jb.threat.end)))
         acceptance = jb.acceptance if jb else None
-        for part in ("goals", "help", "role"):
+        for part, indicator in _ACCEPTANCE_INDICATORS:
             answered = getattr(acceptance, part) if acceptance is not None else None
-            values.append(IndicatorValue(f"jb.acceptance.{part}", answered or NO_RESPONSE))
+            values.append((indicator, answered or NO_RESPONSE))
     else:
         jr = record.outcomes
         if jr and jr.lij_risk is not None:
-            values.append(IndicatorValue("jr.risk", risk_change(jr.lij_risk.start, jr.lij_risk.end)))
+            values.append(("jr.risk", risk_change(jr.lij_risk.start, jr.lij_risk.end)))
     return values
+
+
+def _check_cutoff(cutoff: int) -> None:
+    if not (isinstance(cutoff, int) and 1 <= cutoff <= 10):
+        raise ValueError("the satisfaction cut-off must be an integer from 1 to 10")
+
+
+def derive_pairs(record: Record, *, config: IndicatorConfig) -> list[tuple[str, str]]:
+    """:func:`derive` as plain ``(indicator, value)`` pairs, in the same order: what ingestion
+    counts with (thousands of records per batch; no object per value)."""
+    if record.end_date is None:
+        return []
+    if isinstance(record, JeugdhulpRecord):
+        return _jeugdhulp_values(record, config)
+    return _measure_values(record, config)
 
 
 def derive(record: Record, *, config: IndicatorConfig | None = None) -> list[IndicatorValue]:
@@ -409,8 +437,4 @@ def derive(record: Record, *, config: IndicatorConfig | None = None) -> list[Ind
     ``config.rom_instruments`` (``validate_records`` with the same instruments prevents that).
     """
     config = config or IndicatorConfig()
-    if record.end_date is None:
-        return []
-    if isinstance(record, JeugdhulpRecord):
-        return _jeugdhulp_values(record, config)
-    return _measure_values(record, config)
+    return [IndicatorValue(indicator, value) for indicator, value in derive_pairs(record, config=config)]

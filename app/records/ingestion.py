@@ -26,7 +26,7 @@ from app.models import OutcomeRecord, RecordBatch
 from app.privacy.configuration import PrivacyConfiguration
 from app.pseudonyms import InvalidPseudonym, TtpPseudonymiser
 from app.records import indicators
-from app.records.contributions import contributions, linkage_group, linkage_values
+from app.records.contributions import base_contributions, linkage_group, linkage_values, with_linked
 from app.records.schemas import MAX_BATCH_RECORDS, Record, validate_records
 from app.records.vault import FORMAT_VERSION, RecordVault
 
@@ -64,9 +64,13 @@ LINKED_INDICATORS = frozenset({"3.2", "jbjr.repeat"})
 def receipt(records: Iterable[Record], config: indicators.IndicatorConfig) -> dict[tuple[str, str, str], Counter[str]]:
     """What a provider's own records count in, per municipality, quarter and indicator, from these
     records alone: nothing derived from other providers' data (the linkage indicators) is in it."""
+    return _receipt([base_contributions(PROVIDER_PLACEHOLDER, record, config=config) for record in records])
+
+
+def _receipt(cells_per_record: Iterable[list[StoreKey]]) -> dict[tuple[str, str, str], Counter[str]]:
     out: dict[tuple[str, str, str], Counter[str]] = defaultdict(Counter)
-    for record in records:
-        for item in contributions(PROVIDER_PLACEHOLDER, record, config=config):
+    for cells in cells_per_record:
+        for item in cells:
             if item.indicator not in LINKED_INDICATORS:
                 out[(item.municipality, item.period, item.indicator)][item.value] += 1
     return dict(sorted(out.items()))
@@ -150,9 +154,24 @@ def _people(session: Session, ctx: Context, pseudonyms: Iterable[str]) -> list[S
 
 
 # ---- contributions -----------------------------------------------------------------------------------
-def _person_cells(items: Sequence[Stored], ctx: Context,
-                  as_of: date) -> tuple[Counter[StoreKey], dict[int, str | None]]:
-    """Cells of a set of records (whole persons), and each item's settle month (by position)."""
+#: Cells of records as derived (linkage pending), by ``id`` of the record, which the entry keeps alive.
+CellCache = dict[int, tuple[Record, list[StoreKey]]]
+
+
+def _base_cells(item: Stored, ctx: Context, cache: CellCache) -> list[StoreKey]:
+    hit = cache.get(id(item.record))
+    if hit is not None and hit[0] is item.record:
+        return hit[1]
+    cells = base_contributions(item.provider_id, item.record, config=ctx.indicator_config)
+    cache[id(item.record)] = (item.record, cells)
+    return cells
+
+
+def _person_cells(items: Sequence[Stored], ctx: Context, as_of: date,
+                  cache: CellCache | None = None) -> tuple[Counter[StoreKey], dict[int, str | None]]:
+    """Cells of a set of records (whole persons), and each item's settle month (by position).
+    ``cache`` keeps each record's derived cells across calls (before and after a change)."""
+    cache = {} if cache is None else cache
     cells: Counter[StoreKey] = Counter()
     settle: dict[int, str | None] = {}
     by_person: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -161,12 +180,14 @@ def _person_cells(items: Sequence[Stored], ctx: Context,
     for positions in by_person.values():
         for position in positions:
             item = items[position]
+            if item.record.end_date is None:  # an ongoing trajectory counts nowhere and never settles
+                settle[position] = None
+                continue
             others = [items[p].record.start_date for p in positions if p != position]
             linked = linkage_values(item.record, others, as_of=as_of, window_months=ctx.window_months)
-            cells.update(contributions(item.provider_id, item.record, config=ctx.indicator_config,
-                                                  linked=linked))
+            cells.update(with_linked(_base_cells(item, ctx, cache), linked))
             pending = "pending" in linked.values()
-            if pending and item.record.end_date is not None:
+            if pending:
                 window_end = indicators.follow_up_window(item.record.end_date, ctx.window_months)[1]
                 settle[position] = _month(window_end + timedelta(days=1))
             else:
@@ -187,16 +208,18 @@ def _change(
     mutate: Callable[[list[Stored]], list[Stored]],
     *,
     as_of: date,
+    cache: CellCache | None = None,
 ) -> tuple[list[Stored], dict[int, str | None]]:
     """Open the touched people, apply ``mutate`` to their records, and add the count difference.
 
     Returns the records after the change and their settle months (by position); the caller
-    writes the rows.
+    writes the rows. ``cache`` receives every record's derived cells (see :func:`_person_cells`).
     """
+    cache = {} if cache is None else cache
     before = _people(session, ctx, pseudonyms)
-    before_cells, _ = _person_cells(before, ctx, as_of)
+    before_cells, _ = _person_cells(before, ctx, as_of, cache)
     after = mutate(list(before))
-    after_cells, settle = _person_cells(after, ctx, as_of)
+    after_cells, settle = _person_cells(after, ctx, as_of, cache)
     delta = Counter(after_cells)
     delta.subtract(before_cells)
     aggregate_store.apply(session, delta)
@@ -224,8 +247,9 @@ def settle(session: Session, ctx: Context, *, as_of: date | None = None) -> int:
     ).scalars().all()
     if due and last is not None:
         people = _people(session, ctx, due)
-        old_cells, _ = _person_cells(people, ctx, last)
-        new_cells, settle_months = _person_cells(people, ctx, as_of)
+        cache: CellCache = {}
+        old_cells, _ = _person_cells(people, ctx, last, cache)
+        new_cells, settle_months = _person_cells(people, ctx, as_of, cache)
         delta = Counter(new_cells)
         delta.subtract(old_cells)
         aggregate_store.apply(session, delta)
@@ -271,6 +295,17 @@ def ingest_batch(session: Session, ctx: Context, *, provider_id: str, items: Seq
         raise BatchRejected(400, "invalid-input",
                             f"{bad_records} of {len(items)} records are invalid; nothing was stored", errors)
 
+    # What depends on the records alone is done before the lock, so that API processes overlap it
+    # (on PostgreSQL the lock serialises every change across processes): sealing each record, and
+    # each record's cells as derived.
+    sealer = ctx.vault.sealer()
+    ciphertexts = [ctx.vault.seal(sealer, provider_id, record.record_id, ctx.vault.payload(record))
+                   for record in records]
+    incoming = [Stored(provider_id, r.record_id, p, r) for r, p in zip(records, stage2, strict=True)]
+    cache: CellCache = {}
+    for item in incoming:
+        _base_cells(item, ctx, cache)
+
     lock(session)
     book = ConsentBook(session, provider_id, {r.consent_id for r in records}, ctx.vault, ctx.pseudonymiser)
     refused = []
@@ -299,16 +334,14 @@ def ingest_batch(session: Session, ctx: Context, *, provider_id: str, items: Seq
         ).all()
     }
     replaced_ids = {row.id for row in existing.values()}
-    incoming = [Stored(provider_id, r.record_id, p, r) for r, p in zip(records, stage2, strict=True)]
     touched = set(stage2) | {row.pseudonym for row in existing.values()}
 
     def mutate(people: list[Stored]) -> list[Stored]:
         return [s for s in people if s.row_id not in replaced_ids] + incoming
 
-    after, settle_months = _change(session, ctx, touched, mutate, as_of=day)
+    after, settle_months = _change(session, ctx, touched, mutate, as_of=day, cache=cache)
     settle_of = {id(item): settle_months[position] for position, item in enumerate(after)}
 
-    sealer = ctx.vault.sealer()
     batch = RecordBatch(
         batch_id="bat-" + secrets.token_urlsafe(12), provider_id=provider_id, kek_id=sealer.wrapped_key.kek_id,
         wrapped_key=sealer.wrapped_key.blob, received_at=datetime.now(UTC), accepted=len(records),
@@ -329,15 +362,15 @@ def ingest_batch(session: Session, ctx: Context, *, provider_id: str, items: Seq
             "consent_pk": consent_pk[item.record.consent_id],
             "batch_pk": batch.id,
             "format_version": FORMAT_VERSION,
-            "ciphertext": ctx.vault.seal(sealer, provider_id, item.record_id, ctx.vault.payload(item.record)),
+            "ciphertext": ciphertext,
             "settle_month": settle_of[id(item)],
             "purge_month": _purge_month(item.record, ctx.configuration),
         }
-        for item in incoming
+        for item, ciphertext in zip(incoming, ciphertexts, strict=True)
     ]
     session.connection().execute(insert(OutcomeRecord), rows)
     return BatchResult(batch_id=batch.batch_id, accepted=len(records), replaced=len(replaced_ids),
-                       receipt=receipt(records, ctx.indicator_config))
+                       receipt=_receipt([_base_cells(item, ctx, cache) for item in incoming]))
 
 
 def _remove(session: Session, ctx: Context, condition: Any) -> int:
