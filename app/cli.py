@@ -77,12 +77,13 @@ def _first_run(settings: Settings) -> None:
                     known_municipalities=runtime.codelists.municipalities,
                 )
                 made[key] = {"client_id": client.client_id, "client_secret": client.client_secret, "org_id": org_id}
-        typer.echo("Loading synthetic demo data (ttp demo seed) ...", err=True)
-        result = seed_demo(runtime)
-        typer.echo(f"demo data: {result.providers} providers, {result.consents} consents, {result.records} records",
-                   err=True)
-        typer.echo("The releases due on the calendar are published in the background once the service runs "
-                   "(a few minutes for the demo); until then a report answers 409 not-yet-published.", err=True)
+        if settings.demo_records:
+            typer.echo(f"Loading synthetic demo data (ttp demo seed --records {settings.demo_records}) ...", err=True)
+            result = seed_demo(runtime, records=settings.demo_records)
+            typer.echo(f"demo data: {result.providers} providers, {result.consents} consents, "
+                       f"{result.records} records", err=True)
+            typer.echo("The releases due on the calendar are published in the background once the service runs "
+                       "(a few minutes for the demo); until then a report answers 409 not-yet-published.", err=True)
         path = settings.resolved_data_dir / FIRST_RUN_FILE
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:

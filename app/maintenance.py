@@ -1,17 +1,20 @@
 """Scheduled jobs: retention, the settling of pending linkage indicators, and releases.
 
-The service runs :func:`loop` (hourly housekeeping) and :func:`release_loop` (every ten minutes:
-make the releases the calendar says are due) in the background; each run takes a lease in the
-database first (:mod:`app.jobs`), so with several workers or pods every job runs exactly once.
-``ttp retention run`` and ``ttp releases publish`` run the same by hand. All are audited.
+The service runs each job at the start of every one of its periods (housekeeping hourly, the
+releases the calendar says are due every ten minutes, audit checkpoints every five; the
+``TTP_*_INTERVAL_SECONDS`` settings) in the background; each run claims its period in the
+database first (:mod:`app.jobs`), so with several workers or pods every job runs once per period,
+and each run is a ``job.run`` audit entry. ``ttp retention run`` and ``ttp releases publish`` run
+the same by hand. All are audited.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 import anyio
 
@@ -23,8 +26,6 @@ from app.reports.releases import publish_due
 from app.runtime import Runtime
 
 log = logging.getLogger("ttp.maintenance")
-INTERVAL_SECONDS = 3600
-RELEASE_INTERVAL_SECONDS = 600
 
 
 def retention(runtime: Runtime, *, source: str = "scheduler", audit_nothing: bool = True) -> int:
@@ -49,9 +50,10 @@ def settle(runtime: Runtime) -> int:
         return ingestion.settle(session, runtime.records)
 
 
-def housekeeping(runtime: Runtime) -> int | None:
-    """Settle pending linkage, then retention, if no other process is doing it now (at start and
-    hourly); how many records were removed (None: another process has the lease)."""
+def housekeeping_at_start(runtime: Runtime) -> int | None:
+    """At a process's start: settle, then retention, unless another process is doing it now (a
+    restarted service purges what passed retention at once, not at the next period's start).
+    Outside the periods, so it is no ``job.run``; retention audits what it removed."""
     def run() -> int:
         settle(runtime)
         return retention(runtime, audit_nothing=False)
@@ -60,54 +62,73 @@ def housekeeping(runtime: Runtime) -> int | None:
     return removed
 
 
+def housekeeping(runtime: Runtime) -> int | None:
+    """Settle pending linkage, then retention, once per housekeeping period across every process
+    (at each period's start); how many records were removed (None: another process has this
+    period)."""
+    interval = runtime.settings.housekeeping_interval_seconds
+
+    def run(period: datetime) -> int:
+        settled = settle(runtime)
+        removed = retention(runtime, audit_nothing=False)
+        with db.session_scope(runtime.sessions) as session:
+            jobs.record_run(session, "maintenance", period, interval, ttp_id=runtime.settings.ttp_id,
+                            records_removed=removed, values_settled=settled)
+        return removed
+
+    _, removed = jobs.run_in_period(runtime.sessions, "maintenance", interval, run)
+    return removed
+
+
 def publish_releases(runtime: Runtime) -> int:
-    """Make the releases due now, if no other process is making them; how many were published."""
-    ran, made = jobs.run_once(runtime.sessions, "releases",
-                              lambda: publish_due(runtime.sessions, runtime.publisher))
-    return sum(1 for m in made or [] if m.release_id) if ran else 0
+    """Make the releases due now, once per release period across every process; how many were
+    published (0 when another process has this period)."""
+    interval = runtime.settings.release_interval_seconds
+
+    def run(period: datetime) -> int:
+        made = publish_due(runtime.sessions, runtime.publisher)
+        published = sum(1 for m in made if m.release_id)
+        with db.session_scope(runtime.sessions) as session:
+            jobs.record_run(session, "releases", period, interval, ttp_id=runtime.settings.ttp_id,
+                            releases_published=published)
+        return published
+
+    _, published = jobs.run_in_period(runtime.sessions, "releases", interval, run)
+    return published or 0
 
 
-async def release_loop(runtime: Runtime, interval_seconds: float = RELEASE_INTERVAL_SECONDS,
-                       first_run_seconds: float | None = None) -> None:
-    """Every ``interval_seconds`` publish what is due (the first run ``first_run_seconds`` after
-    start, default one interval)."""
-    delay = interval_seconds if first_run_seconds is None else first_run_seconds
+async def every_period(name: str, interval_seconds: float, run: Callable[[Runtime], object], runtime: Runtime,
+                       *, at_start: float | None = None) -> None:
+    """Call ``run(runtime)`` (in a thread) at the start of every period of ``interval_seconds``,
+    and ``at_start`` seconds after start when given. Each ``run`` claims its period first, so with
+    several processes one of them does the work. A failed run is logged; the next period retries."""
+    delay = jobs.seconds_to_next_period(interval_seconds) if at_start is None else at_start
     while True:
         await asyncio.sleep(delay)
-        delay = interval_seconds
         try:
-            published = await anyio.to_thread.run_sync(publish_releases, runtime)
-            if published:
-                log.info("releases published", extra={"count": published})
-        except Exception as exc:  # keep the scheduler alive; the next run retries
-            log.error("release job failed", extra={"error_type": type(exc).__name__})
+            await anyio.to_thread.run_sync(run, runtime)
+        except Exception as exc:  # keep the scheduler alive; the next period retries
+            log.error("scheduled job failed", extra={"job": name, "error_type": type(exc).__name__})
+        delay = jobs.seconds_to_next_period(interval_seconds)
 
 
 @asynccontextmanager
 async def scheduled_jobs(runtime: Runtime, *, publish_on_start: bool = False) -> AsyncIterator[None]:
     """Every periodic job for the duration of the block (a service's lifespan, or ``ttp worker``):
-    housekeeping at once (a service restarted more often than hourly still purges), then hourly;
-    signed audit checkpoints; releases. Each run takes its lease first, so with several processes
-    each job runs once."""
-    await anyio.to_thread.run_sync(housekeeping, runtime)
-    async with scheduled_checkpoints(runtime):
-        tasks = [asyncio.create_task(loop(runtime)),
-                 asyncio.create_task(release_loop(runtime, first_run_seconds=2.0 if publish_on_start else None))]
+    housekeeping at once, then at every period's start; signed audit checkpoints; releases
+    (``publish_on_start``: two seconds after start too). Each periodic run claims its period first,
+    so with several processes each job runs once per period."""
+    settings = runtime.settings
+    await anyio.to_thread.run_sync(housekeeping_at_start, runtime)
+    async with scheduled_checkpoints(runtime, settings.checkpoint_interval_seconds):
+        tasks = [
+            asyncio.create_task(every_period("maintenance", settings.housekeeping_interval_seconds, housekeeping,
+                                             runtime)),
+            asyncio.create_task(every_period("releases", settings.release_interval_seconds, publish_releases,
+                                             runtime, at_start=2.0 if publish_on_start else None)),
+        ]
         try:
             yield
         finally:
             for task in tasks:
                 task.cancel()
-
-
-async def loop(runtime: Runtime, interval_seconds: float = INTERVAL_SECONDS) -> None:
-    """Every ``interval_seconds`` (the first run one interval after start): settle, then retention.
-    A scheduled retention run that removed nothing leaves no audit entry (an hourly no-op is noise)."""
-    while True:
-        await asyncio.sleep(interval_seconds)
-        try:
-            removed = await anyio.to_thread.run_sync(housekeeping, runtime)
-            if removed:
-                log.info("retention", extra={"count": removed})
-        except Exception as exc:  # keep the scheduler alive; the next run retries
-            log.error("maintenance failed", extra={"error_type": type(exc).__name__})

@@ -272,13 +272,15 @@ class ReleaseRecord(Base):
 
 
 class JobLease(Base):
-    """Who runs a periodic job now: one holder across every process and pod, until ``until``."""
+    """Who runs a periodic job now: one holder across every process and pod, until ``until``; and
+    the newest period a scheduled run claimed (``period_start``), which is never claimed again."""
 
     __tablename__ = "job_leases"
 
     name: Mapped[str] = mapped_column(String(60), primary_key=True)
     holder: Mapped[str] = mapped_column(String(80), nullable=False)
     until: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    period_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class UserAccount(Base):

@@ -42,6 +42,14 @@ class Settings(BaseSettings):
 
     # Whether this process runs the periodic jobs (false: an API-only process beside `ttp worker`).
     run_jobs: bool = True
+    # The periodic jobs' periods in seconds: each job runs once per period across every process.
+    release_interval_seconds: int = Field(default=600, ge=1, le=86400)
+    housekeeping_interval_seconds: int = Field(default=3600, ge=1, le=86400)
+    checkpoint_interval_seconds: int = Field(default=300, ge=1, le=86400)
+
+    # How many synthetic records the first development run (`ttp serve` on an empty database) seeds;
+    # 0 seeds none. Ignored in production, where no demo data is ever loaded.
+    demo_records: int = Field(default=5000, ge=0, le=1_000_000)
 
     # HTTP limits.
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)

@@ -264,11 +264,11 @@ def test_checkpoint_loop_signs_while_the_log_grows_and_survives_a_failure(api, a
     real = checkpoint_store.scheduled_checkpoint
     calls = {"n": 0}
 
-    def flaky(rt):
+    def flaky(rt, *args):
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("database briefly unavailable")
-        return real(rt)
+        return real(rt, *args)
 
     monkeypatch.setattr(checkpoint_store, "scheduled_checkpoint", flaky)
 

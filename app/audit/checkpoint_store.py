@@ -34,6 +34,7 @@ import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -53,7 +54,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ttp.audit")
 
-#: How often the service signs a checkpoint when the log grew (seconds).
+#: How often the service signs a checkpoint when the log grew (seconds; the default of the
+#: ``TTP_CHECKPOINT_INTERVAL_SECONDS`` setting).
 CHECKPOINT_INTERVAL_SECONDS = 300
 
 #: Leaves read from the database per round trip while extending the tree.
@@ -184,35 +186,49 @@ def checkpoint_document(cp: signing.Checkpoint, key: Ed25519PublicKey) -> dict[s
 
 
 # ---- the schedule -------------------------------------------------------------------------------
-def scheduled_checkpoint(runtime: Runtime) -> MadeCheckpoint | None:
-    """One scheduled run: a new checkpoint when the log grew (its own transaction); None when
-    another process holds the job's lease (several workers sign once)."""
+def scheduled_checkpoint(runtime: Runtime, interval_seconds: float | None = None) -> MadeCheckpoint | None:
+    """One scheduled run, once per period across every process (:func:`app.jobs.run_in_period`):
+    when the log grew since the newest checkpoint, a ``job.run`` entry and then a checkpoint that
+    covers it (so an idle log stays signed by one checkpoint). None when another process has the
+    period, or the log did not grow."""
     from app import jobs
 
-    def sign() -> MadeCheckpoint:
+    interval = interval_seconds or runtime.settings.checkpoint_interval_seconds
+
+    def sign(period: datetime) -> MadeCheckpoint | None:
+        with db.session_scope(runtime.sessions) as session:
+            size = current_tree(session).size
+            newest = latest(session)
+            if newest is not None and newest.size == size and newest.key_id == runtime.keyring.active["audit-signing"]:
+                return None
+            jobs.record_run(session, "audit-checkpoint", period, interval, ttp_id=runtime.settings.ttp_id,
+                            log_size=size + 1)
         with db.session_scope(runtime.sessions) as session:
             return make_checkpoint(session, runtime.keyring)
 
-    _, made = jobs.run_once(runtime.sessions, "audit-checkpoint", sign, seconds=300)
+    _, made = jobs.run_in_period(runtime.sessions, "audit-checkpoint", interval, sign, seconds=300)
     if made is not None and made.created:
         log.info("audit checkpoint signed", extra={"size": made.record.size, "key_id": made.record.key_id})
     return made
 
 
-async def checkpoint_loop(runtime: Runtime, interval_seconds: float = CHECKPOINT_INTERVAL_SECONDS) -> None:
-    """Sign a checkpoint every ``interval_seconds`` while the log grows. Runs until cancelled;
-    a failed run is logged and retried at the next interval."""
+async def checkpoint_loop(runtime: Runtime, interval_seconds: float | None = None) -> None:
+    """Sign a checkpoint at the start of every period while the log grows. Runs until cancelled;
+    a failed run is logged and retried in the next period."""
+    from app import jobs
+
+    interval = interval_seconds or runtime.settings.checkpoint_interval_seconds
     while True:
-        await asyncio.sleep(interval_seconds)
+        await asyncio.sleep(jobs.seconds_to_next_period(interval))
         try:
-            await anyio.to_thread.run_sync(scheduled_checkpoint, runtime)
+            await anyio.to_thread.run_sync(scheduled_checkpoint, runtime, interval)
         except Exception:  # the schedule must survive a failed run (e.g. database down)
-            log.exception("scheduled audit checkpoint failed; retrying at the next interval")
+            log.exception("scheduled audit checkpoint failed; retrying in the next period")
 
 
 @asynccontextmanager
 async def scheduled_checkpoints(
-    runtime: Runtime, interval_seconds: float = CHECKPOINT_INTERVAL_SECONDS
+    runtime: Runtime, interval_seconds: float | None = None
 ) -> AsyncIterator[asyncio.Task[None]]:
     """Run :func:`checkpoint_loop` for the duration of the block (the app's lifespan)."""
     task = asyncio.create_task(checkpoint_loop(runtime, interval_seconds), name="audit-checkpoints")

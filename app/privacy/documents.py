@@ -82,6 +82,7 @@ class ServiceFacts:
             token_key_id=keyring.active["token-signing"],
             municipality_names={code: m.name for code, m in runtime.codelists.municipalities.items()},
             region_sizes={name: len(codes) for name, codes in runtime.codelists.regions.items()},
+            checkpoint_interval_seconds=runtime.settings.checkpoint_interval_seconds,
         )
 
 
