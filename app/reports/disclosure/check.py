@@ -177,11 +177,14 @@ def _check_component(
     return findings, solved
 
 def check_pattern(family: IndexedFamily, suppressed: Collection[int], exact: bool = False,
-                  certificates: Collection[Certificate] = ()) -> ReleaseCheck:
+                  certificates: Collection[Certificate] = (),
+                  propagated: Collection[Finding] | None = None) -> ReleaseCheck:
     """The release check of a pattern given as cell indices (see :func:`release_check`).
 
     ``certificates`` (see :mod:`.perturbation`) that verify against the pattern spare their
-    targets an LP. Results per component are cached in ``family.cache``."""
+    targets an LP. ``propagated``: :func:`.propagation.propagation_failures` of this very
+    pattern when the caller has them already (bound propagation is then not run again).
+    Results per component are cached in ``family.cache``."""
     started = time.perf_counter()
     suppressed = set(suppressed)
     shown = certified_widths(family, suppressed, certificates) if certificates else {}
@@ -205,7 +208,9 @@ def check_pattern(family: IndexedFamily, suppressed: Collection[int], exact: boo
     # integer reasoning can be sharper than the LP relaxation: a target that bound propagation
     # (with integer rounding) already pins too narrowly fails as well
     failed = {(f.cell, f.quantity) for f in failures}
-    failures += [f for f in propagation_failures(family, suppressed) if (f.cell, f.quantity) not in failed]
+    if propagated is None:
+        propagated = propagation_failures(family, suppressed)
+    failures += [f for f in propagated if (f.cell, f.quantity) not in failed]
     failures.sort(key=lambda f: (sort_key(f.cell), f.quantity))
     return ReleaseCheck(
         ok=not failures and not published_primary,

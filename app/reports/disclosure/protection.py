@@ -264,7 +264,8 @@ def protect(
         bounds = propagate_bounds(family, suppressed)
         failures = propagation_failures(family, suppressed, bounds)
         if not failures:
-            check = check_pattern(family, suppressed, exact=exact_check, certificates=certificates)
+            check = check_pattern(family, suppressed, exact=exact_check, certificates=certificates,
+                                  propagated=failures)
             if check.ok:
                 break
             failures = list(check.failures)
