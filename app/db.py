@@ -76,7 +76,27 @@ def make_engine(url: str) -> Engine:
             dbapi_connection.isolation_level = None
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True)
+    return create_engine(url, pool_pre_ping=True, pool_size=POSTGRES_POOL_SIZE, max_overflow=POSTGRES_MAX_OVERFLOW,
+                         hide_parameters=True)
+
+
+#: Connections per process on PostgreSQL (four API processes and a worker stay well below the
+#: server's default ``max_connections`` of 100).
+POSTGRES_POOL_SIZE, POSTGRES_MAX_OVERFLOW = 10, 10
+#: Connections a process keeps beside its requests: the audit writer's, and two for a periodic job
+#: that reads while it writes.
+_SPARE_CONNECTIONS = 4
+
+
+def requests_at_once(engine: Engine) -> int:
+    """How many API requests and page views one process works on at once: no more than its pool
+    has connections for (with a spare few), so that under load a request waits for its turn, which
+    has no deadline, instead of holding a connection while it waits for a thread and making
+    others time out waiting for the pool (a 503). SQLite's pool (50) is larger than anyio's 40
+    threads, which bound it anyway."""
+    if is_sqlite(engine.url.drivername):
+        return 40
+    return POSTGRES_POOL_SIZE + POSTGRES_MAX_OVERFLOW - _SPARE_CONNECTIONS
 
 
 #: The execution option that marks a connection as a reader (see ``read_only``).

@@ -52,10 +52,19 @@ def _is_audited(path: str) -> bool:
     return (path.startswith("/v1/") and path != "/v1/openapi.json") or is_page(path)
 
 
+#: Requests that may wait for their turn in one process; past that, a 503 with Retry-After at once.
+MAX_WAITING = 2000
+
+
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        from app import db
+
         self.app = app
         self.runtime = runtime
+        # Admission: API requests and pages are worked on a bounded number at a time (the pool's
+        # connections); the rest wait here, in order, without a deadline (see db.requests_at_once).
+        self._admission = anyio.CapacityLimiter(db.requests_at_once(runtime.engine))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -100,7 +109,14 @@ class RequestContextMiddleware:
             else:
                 limited = self._limited_receive(receive, runtime.settings.max_body_bytes, scope["state"])
                 try:
-                    await self.app(scope, limited, send_wrapper)
+                    if not _is_audited(path):  # probes, metrics, static files: never queued
+                        await self.app(scope, limited, send_wrapper)
+                    elif self._admission.statistics().tasks_waiting >= MAX_WAITING:
+                        await self._send_problem(send_wrapper, path, 503, "the service is busy; nothing was changed. "
+                                                 "Send the request again after Retry-After.", {"Retry-After": "5"})
+                    else:
+                        async with self._admission:
+                            await self.app(scope, limited, send_wrapper)
                 except BodyTooLarge:
                     if status_holder["started"]:
                         raise
@@ -144,11 +160,13 @@ class RequestContextMiddleware:
         return wrapped
 
     @staticmethod
-    async def _send_problem(send: Send, path: str, status: int, detail: str) -> None:
+    async def _send_problem(send: Send, path: str, status: int, detail: str,
+                            extra: dict[str, str] | None = None) -> None:
         body = json.dumps(problem_body(Problem(status, detail), path)).encode()
         headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())]
         if status == 401:
             headers.append((b"www-authenticate", b'Bearer realm="outcome-ttp"'))
+        headers.extend((k.lower().encode(), v.encode()) for k, v in (extra or {}).items())
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 

@@ -267,3 +267,54 @@ def test_a_client_holding_every_report_slot_gets_429(serve) -> None:
     # A 404 for another municipality still gives the slot back.
     api.get("/v1/reports/municipalities/GM0344", params={"period": "2025"}, headers=headers)
     assert cap.running(reader.client_id) == 1
+
+
+# ---- admission: requests wait for their turn, and only a flood is turned away -------------------
+def test_requests_past_the_admission_wait_their_turn_and_all_answer(settings, monkeypatch) -> None:
+    """With two requests at a time admitted, twenty concurrent ones all get their answer: they
+    waited in the middleware, not for a pooled connection that times out into a 503."""
+    import asyncio
+
+    import httpx
+
+    monkeypatch.setattr(db, "requests_at_once", lambda engine: 2)
+    app = create_app(settings)
+    seen = {"most": 0, "now": 0}
+
+    async def slow() -> dict[str, int]:  # an API path (admitted and audited) that takes a while
+        seen["now"] += 1
+        seen["most"] = max(seen["most"], seen["now"])
+        await asyncio.sleep(0.02)
+        seen["now"] -= 1
+        return {"ok": 1}
+
+    app.add_api_route("/v1/slow", slow)
+
+    async def run() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
+            answers = await asyncio.gather(*[client.get("/v1/slow") for _ in range(20)])
+            probe = await client.get("/healthz")
+        return [a.status_code for a in answers] + [probe.status_code]
+
+    try:
+        statuses = asyncio.run(run())
+    finally:
+        app.state.runtime.close()
+    assert statuses == [200] * 21
+    assert seen["most"] == 2  # never more at once than admitted, and the queue did move
+
+
+def test_a_flood_past_the_waiting_room_is_a_503_with_retry_after_and_probes_still_answer(
+    settings, monkeypatch
+) -> None:
+    from app import middleware
+
+    monkeypatch.setattr(middleware, "MAX_WAITING", 0)  # the waiting room is full
+    with TestClient(create_app(settings), base_url="https://testserver") as client:
+        busy = client.get("/v1/privacy/configuration")
+        assert busy.status_code == 503
+        assert busy.headers["retry-after"] == "5"
+        assert busy.headers["content-type"].startswith("application/problem+json")
+        assert "busy" in busy.json()["detail"]
+        assert client.get("/healthz").status_code == 200
