@@ -124,9 +124,12 @@ def _store(runtime: Runtime, principal: Principal, items: list[Any], context: An
         session.close()
     calendar = runtime.publisher.calendar
     today = datetime.now(UTC).date()
+    # A batch's receipt has a line per municipality, quarter and indicator, often thousands, and
+    # only a few dozen quarters: each quarter's next change is worked out once.
+    published_from = {quarter: calendar.next_change(Period.parse(quarter), today)
+                      for quarter in {quarter for _, quarter, _ in result.receipt}}
     lines = [ReceiptLine(municipality=municipality, period=quarter, indicator=indicator, records=sum(values.values()),
-                         values=dict(sorted(values.items())),
-                         published_from=calendar.next_change(Period.parse(quarter), today))
+                         values=dict(sorted(values.items())), published_from=published_from[quarter])
              for (municipality, quarter, indicator), values in result.receipt.items()]
     return BatchAccepted(batch_id=result.batch_id, accepted=result.accepted, replaced=result.replaced, receipt=lines)
 
