@@ -11,7 +11,9 @@ Per backend (SQLite, then PostgreSQL when a server can be had) it:
 3. set-up, not measured: generates the demo population (``app.demo.generate``) and registers its
    consents over HTTP (POST /v1/consents, one client per provider, client_secret_basic tokens);
 4. measured: POST /v1/records/batches with JSON {"records": [...]} in batches of --batch-size,
-   from one client (or --concurrency 2), wall clock from the first send to the last 200;
+   from one client (or --concurrency N), wall clock from the first send to the last 200;
+   on PostgreSQL once more on a fresh database with ``serve --workers N`` (--workers, default 4)
+   and as many clients sending at once;
 5. raw ceiling, same run and same database: executemany of as many plain rows (bench_raw: id,
    provider, record_id, a payload blob as large as an average stored ciphertext) in chunks of
    --batch-size rows per transaction, through ``app.db.make_engine`` so the same pragmas apply.
@@ -74,6 +76,8 @@ DEFAULT_PAYLOAD_BYTES = 600
 @dataclass
 class Result:
     backend: str
+    workers: int
+    concurrency: int
     records: int
     seconds: float
     raw_rows_per_second: float
@@ -247,8 +251,11 @@ def raw_ceiling(url: str, rows: int, chunk: int, payload_bytes: int, providers: 
     return rows / seconds if seconds else 0.0
 
 
-def run_backend(backend: str, database_url: str | None, args: argparse.Namespace) -> Result:
+def run_backend(backend: str, database_url: str | None, args: argparse.Namespace, *, workers: int = 1,
+                concurrency: int = 1) -> Result:
     data_dir = Path(tempfile.mkdtemp(prefix=f"ttp-bench-{backend}-"))
+    backend_label = backend
+    backend = f"{backend} x{workers}" if workers > 1 else backend
     try:
         env = {**os.environ, "TTP_DATA_DIR": str(data_dir), "TTP_LOG_LEVEL": "WARNING", "TTP_ENV": "development"}
         env.pop("TTP_KEY_DIR", None)
@@ -272,7 +279,7 @@ def run_backend(backend: str, database_url: str | None, args: argparse.Namespace
         log(f"[{backend}] {len(population.records)} records, {len(population.consents)} consents, "
             f"{len(population.providers)} providers")
 
-        with serve(env, data_dir) as base:
+        with serve(env, data_dir, workers) as base:
             tokens = {agb: token(base, *pair) for agb, pair in credentials.items()}
             consent_started = time.perf_counter()
             ids = register_consents(base, population, tokens, args.consent_workers)
@@ -286,15 +293,16 @@ def run_backend(backend: str, database_url: str | None, args: argparse.Namespace
             tokens = {agb: token(base, *pair) for agb, pair in credentials.items()}  # fresh for the measurement
             setup_seconds = time.perf_counter() - setup_started
             log(f"[{backend}] sending {len(bodies)} batches of at most {args.batch_size} "
-                f"(concurrency {args.concurrency}) ...")
-            seconds = send_batches(base, bodies, tokens, args.concurrency)
+                f"(concurrency {concurrency}, workers {workers}) ...")
+            seconds = send_batches(base, bodies, tokens, concurrency)
             log(f"[{backend}] {len(population.records)} records in {seconds:.2f} s")
 
         payload_bytes = average_ciphertext_bytes(url)
         log(f"[{backend}] raw ceiling: {len(population.records)} rows of {payload_bytes} bytes ...")
         raw = raw_ceiling(url, len(population.records), args.batch_size, payload_bytes,
                           [p.agb for p in population.providers])
-        return Result(backend, len(population.records), seconds, raw, payload_bytes, len(ids), setup_seconds)
+        return Result(backend_label, workers, concurrency, len(population.records), seconds, raw, payload_bytes,
+                      len(ids), setup_seconds)
     finally:
         if args.keep:
             log(f"[{backend}] kept {data_dir}")
@@ -303,8 +311,8 @@ def run_backend(backend: str, database_url: str | None, args: argparse.Namespace
 
 
 @contextmanager
-def postgres_database(args: argparse.Namespace) -> Iterator[str | None]:
-    """A fresh, empty database URL on --postgres-url or a throwaway cluster; None when neither."""
+def postgres_server(args: argparse.Namespace) -> Iterator[str | None]:
+    """--postgres-url or a throwaway cluster's URL; None when neither can be had."""
     cluster = None
     server = args.postgres_url
     if not server:
@@ -314,7 +322,16 @@ def postgres_database(args: argparse.Namespace) -> Iterator[str | None]:
             return
         cluster = Cluster(bin_dir)
         server = cluster.start()
-    server = Settings(database_url=server).resolved_database_url
+    try:
+        yield Settings(database_url=server).resolved_database_url
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+
+@contextmanager
+def postgres_database(server: str) -> Iterator[str]:
+    """A fresh, empty database on ``server``, dropped afterwards."""
     name = f"ttp_bench_{uuid.uuid4().hex[:10]}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     try:
@@ -327,23 +344,21 @@ def postgres_database(args: argparse.Namespace) -> Iterator[str | None]:
                 connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         finally:
             admin.dispose()
-            if cluster is not None:
-                cluster.stop()
 
 
 def print_table(results: list[Result], args: argparse.Namespace) -> None:
-    header = ("backend", "records", "seconds", "records/s", "raw rows/s", "ratio")
-    rows = [(r.backend, f"{r.records:,}", f"{r.seconds:.2f}", f"{r.records_per_second:,.0f}",
-             f"{r.raw_rows_per_second:,.0f}", f"{r.ratio:.3f}") for r in results]
+    header = ("backend", "workers", "clients", "records", "seconds", "records/s", "raw rows/s", "ratio")
+    rows = [(r.backend, str(r.workers), str(r.concurrency), f"{r.records:,}", f"{r.seconds:.2f}",
+             f"{r.records_per_second:,.0f}", f"{r.raw_rows_per_second:,.0f}", f"{r.ratio:.3f}") for r in results]
     widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
     print()
-    print(f"ingestion over HTTP: batches of {args.batch_size:,}, concurrency {args.concurrency}, "
-          f"seed {args.seed}; raw = executemany of plain rows, {args.batch_size:,} per transaction")
+    print(f"ingestion over HTTP: batches of {args.batch_size:,}, seed {args.seed}; clients = requests at once; "
+          f"raw = executemany of plain rows, {args.batch_size:,} per transaction (same database, same run)")
     for line in (header, *rows):
         print("  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(line, widths,
                                                                                                   strict=True))))
     for r in results:
-        print(f"  {r.backend}: {r.consents:,} consents registered first (set-up {r.setup_seconds:.1f} s, "
+        print(f"  {r.backend} x{r.workers}: {r.consents:,} consents registered first (set-up {r.setup_seconds:.1f} s, "
               f"not measured); raw payload {r.payload_bytes} bytes per row")
     print(GOAL)
 
@@ -352,7 +367,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--records", type=int, default=20_000, help="records to send (default 20,000)")
     parser.add_argument("--batch-size", type=int, default=1_000, help="records per batch (default 1,000)")
-    parser.add_argument("--concurrency", type=int, choices=(1, 2), default=1, help="clients sending at once")
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help="clients sending at once (default 1; with several workers, as many as workers)")
+    parser.add_argument("--workers", type=int, default=4,
+                        help="PostgreSQL: also run `ttp serve --workers N` on a fresh database (default 4; 1: skip)")
     parser.add_argument("--seed", type=int, default=2025, help="demo population seed")
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--postgres-url", help="a PostgreSQL server to use (a fresh database is made on it); "
@@ -362,16 +380,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.records < 1 or not 1 <= args.batch_size <= 10_000:
         parser.error("--records must be at least 1 and --batch-size from 1 to 10,000")
+    if args.workers < 1 or (args.concurrency is not None and args.concurrency < 1):
+        parser.error("--workers and --concurrency must be at least 1")
 
     results: list[Result] = []
-    if args.backend in ("sqlite", "both"):
-        results.append(run_backend("sqlite", None, args))
+    single = args.concurrency or 1
+    if args.backend in ("sqlite", "both"):  # one process: SQLite has one writer, `serve --workers` refuses it
+        results.append(run_backend("sqlite", None, args, concurrency=single))
     if args.backend in ("postgresql", "both"):
-        with postgres_database(args) as url:
-            if url is None:
+        with postgres_server(args) as server:
+            if server is None:
                 print("postgresql: skipped (no PostgreSQL server binary found and no --postgres-url)")
             else:
-                results.append(run_backend("postgresql", url, args))
+                with postgres_database(server) as url:
+                    results.append(run_backend("postgresql", url, args, concurrency=single))
+                if args.workers > 1:
+                    with postgres_database(server) as url:
+                        results.append(run_backend("postgresql", url, args, workers=args.workers,
+                                                   concurrency=args.concurrency or args.workers))
     print_table(results, args)
     return 0
 
