@@ -28,7 +28,7 @@ lint: $(STAMP)
 TEST_WORKERS ?= auto
 
 test: lint
-	$(BIN)/python -m pytest -n $(TEST_WORKERS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 # The inner loop (under 2 minutes): ruff, then the tests not marked slow, on SQLite only.
 # `make test` runs everything on both databases.
