@@ -193,6 +193,16 @@ def run_backend(backend: str, database_url: str | None, args: argparse.Namespace
                       f"{len(by_provider)} uploaders, {args.token_burst} token requests at once)", wall)
         failures = timings.failures()
         print(f"5xx (but 503) and dropped connections: {failures}")
+        # Why the service answered 503 (its log's JSON lines: the message and the error type only).
+        reasons: Counter[str] = Counter()
+        for line in (data_dir / "serve.log").read_text(errors="replace").splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("message") in ("database busy", "connection pool exhausted"):
+                reasons[f"{entry['message']} ({entry.get('error_type')})"] += 1
+        print("503 reasons: " + (", ".join(f"{k}: {n}" for k, n in reasons.most_common()) or "none"))
         return failures
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -215,11 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.backend in ("sqlite", "both"):
         failures += run_backend("sqlite", None, args)
     if args.backend in ("postgresql", "both"):
-        with ingest.postgres_database(args) as url:
-            if url is None:
+        with ingest.postgres_server(args) as server:
+            if server is None:
                 print("postgresql: no server binaries and no --postgres-url; skipped", file=sys.stderr)
             else:
-                failures += run_backend("postgresql", url, args)
+                with ingest.postgres_database(server) as url:
+                    failures += run_backend("postgresql", url, args)
     return 1 if failures else 0
 
 
