@@ -35,6 +35,7 @@ import logging
 import math
 import random
 import re
+import resource
 import sys
 import tempfile
 import time
@@ -246,40 +247,39 @@ class Timed:
     made: bool
 
 
-def publish(runtime: Runtime, on: date, budget: float) -> tuple[list[releases.Prepared], list[Timed], float, float,
-                                                                 bool]:
-    """``publish_due`` at ``on``, with wall and CPU time in total and per family; stops after
-    ``budget`` seconds (the last value: whether every family was prepared)."""
+def publish(runtime: Runtime, on: date, budget: float, workers: int | None
+            ) -> tuple[list[releases.Prepared], list[Timed], float, float, bool]:
+    """``publish_due`` at ``on``, with wall and CPU time in total (this process and its worker
+    processes) and per family (its protection's CPU, wherever it ran); stops after ``budget``
+    seconds (the last value: whether every family was prepared)."""
     timed: list[Timed] = []
     made: list[releases.Prepared] = []
-    original = releases.prepare
     begun = time.perf_counter()
 
-    def prepare(session: Any, publisher: Any, family: Any, year: int, framework: str, slot: date,
-                **kwargs: Any) -> releases.Prepared:
-        if time.perf_counter() - begun > budget:
-            raise OutOfBudget
-        wall, cpu = time.perf_counter(), time.process_time()
-        out = original(session, publisher, family, year, framework, slot, **kwargs)
-        done = Timed(family.key, year, framework, time.perf_counter() - wall, time.process_time() - cpu,
-                     out.release_id is not None)
+    def progress(out: releases.Prepared) -> None:
+        done = Timed(out.family, out.year, out.framework, out.seconds, out.cpu, out.release_id is not None)
         timed.append(done)
         made.append(out)
-        if done.wall >= 10 or len(timed) % 100 == 0:
-            log(f"    {len(timed)} families prepared; {family.key} {year} {framework}: "
+        if done.cpu >= 10 or len(timed) % 100 == 0:
+            log(f"    {len(timed)} families prepared; {out.family} {out.year} {out.framework}: "
                 f"{done.wall:.1f} s wall, {done.cpu:.1f} s CPU")
-        return out
+        if time.perf_counter() - begun > budget:
+            raise OutOfBudget
 
-    releases.prepare = prepare  # per-family figures; publish_due itself runs unchanged
-    wall, cpu = time.perf_counter(), time.process_time()
+    wall, cpu = time.perf_counter(), _cpu()
     complete = True
     try:
-        releases.publish_due(runtime.sessions, runtime.publisher, on=on, store=True)
+        releases.publish_due(runtime.sessions, runtime.publisher, on=on, store=True, workers=workers,
+                             progress=progress)
     except OutOfBudget:
         complete = False
-    finally:
-        releases.prepare = original
-    return made, timed, time.perf_counter() - wall, time.process_time() - cpu, complete
+    return made, timed, time.perf_counter() - wall, _cpu() - cpu, complete
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its ended children (the worker processes)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def revisable(runtime: Runtime, years: list[int], slot: date) -> list[str]:
@@ -355,7 +355,7 @@ def _run(name: str, args: argparse.Namespace, agreed: str, runtime: Runtime) -> 
     with runtime.sessions() as session:
         result.families = sum(1 for _, year, _ in releases.families_with_data(
             session, runtime.codelists, runtime.publisher.configuration) if calendar.due(year, cold_on))
-    made, timed, wall, cpu, complete = publish(runtime, cold_on, args.budget)
+    made, timed, wall, cpu, complete = publish(runtime, cold_on, args.budget, args.workers)
     result.runs["cold"] = _summary(made, timed, wall, cpu, cold_on, complete)
     log(f"  {name}: cold {wall:.1f} s wall, {cpu:.1f} s CPU, {len(made)} releases")
     if not complete:
@@ -377,7 +377,7 @@ def _run(name: str, args: argparse.Namespace, agreed: str, runtime: Runtime) -> 
     with db.session_scope(runtime.sessions) as session:
         aggregate_store.apply(session, late)
     log(f"  {name}: {new:,} new records in {', '.join(quarters)}; revision at {revision_on} ...")
-    made, timed, wall, cpu, complete = publish(runtime, revision_on, args.budget)
+    made, timed, wall, cpu, complete = publish(runtime, revision_on, args.budget, args.workers)
     result.runs["revision"] = _summary(made, timed, wall, cpu, revision_on, complete)
     result.runs["revision"]["new_records"] = new
     log(f"  {name}: revision {wall:.1f} s wall, {cpu:.1f} s CPU, {figures(made)[0]} releases")
@@ -431,6 +431,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--budget", type=float, default=math.inf,
                         help="seconds per publication; past it the remaining families are skipped (and no revision)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="processes protecting families at once (default: publish_due's, one per core)")
     parser.add_argument("--top", type=int, default=8, help="families listed per run")
     args = parser.parse_args()
     logging.getLogger("ttp").setLevel(logging.ERROR)  # the per-indicator disclosure log lines

@@ -33,11 +33,15 @@ import base64
 import hashlib
 import json
 import logging
+import multiprocessing
+import os
 import secrets
 import threading
+import time
 import zlib
-from collections import Counter, OrderedDict, defaultdict
-from collections.abc import Iterable, Mapping
+from collections import Counter, OrderedDict, defaultdict, deque
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -429,14 +433,30 @@ class Prepared:
     figures: dict[str, Any]
     release_id: str | None  # None: nothing new to publish (or a dry run)
     seconds: float
+    cpu: float = 0.0  # CPU seconds its protection took (in a worker process or here)
 
 
-def prepare(session: Session, publisher: Publisher, family: Family, year: int, framework: str, slot: date, *,
-            store: bool = True, over_time: bool = True, now: datetime | None = None) -> Prepared:
-    """Make (and with ``store`` keep, sign and audit) the family's release for ``slot``."""
-    import time as _time
+@dataclass
+class _Job:
+    """What protecting one family's release needs, read from the database (see :func:`_read`)."""
 
-    started = _time.perf_counter()
+    family: Family
+    year: int
+    framework: str
+    slot: date
+    periods: tuple[str, ...]
+    composition: Composition
+    withheld: dict[str, set[CellKey]]
+    generation: int
+    as_of: datetime
+    previous_sequence: int
+    started: float
+    cpu: float = 0.0  # seconds of CPU the protection took (wherever it ran)
+
+
+def _read(session: Session, publisher: Publisher, family: Family, year: int, framework: str, slot: date, *,
+          over_time: bool, now: datetime | None, started: float) -> _Job | Prepared:
+    """Read and compose a family's release (a :class:`Prepared` when nothing changed)."""
     calendar = publisher.calendar
     periods = tuple(calendar.due(year, slot))
     previous_row = _previous_row(session, family.key, year, framework)
@@ -454,24 +474,38 @@ def prepare(session: Session, publisher: Publisher, family: Family, year: int, f
                           calendar=calendar, configuration=publisher.configuration, over_time=over_time)
     if previous_row is not None and tuple(previous_periods) == periods and previous_base == composition.store:
         return Prepared(family.key, year, framework, slot, periods, {"unchanged": True}, None,
-                        _time.perf_counter() - started)
+                        time.perf_counter() - started)
     withheld = unchanged_withheld(previous_content, previous_base, composition.store, family, previous_periods) \
         if over_time else {}
-    release = protect_family(composition.store, family, year, framework, registry=publisher.registry,
-                             configuration=publisher.configuration, generation=generation, as_of=as_of,
-                             also_suppress=withheld)
-    content = render(release, registry=publisher.registry, framework=framework, periods=periods,
-                     configuration=publisher.configuration)
-    figures = figures_of(release, composition, periods)
-    if not store:
-        return Prepared(family.key, year, framework, slot, periods, figures, None, _time.perf_counter() - started)
+    return _Job(family, year, framework, slot, periods, composition, withheld, generation, as_of, previous_sequence,
+                started)
+
+
+def _protect(job: _Job, registry: Registry, configuration: PrivacyConfiguration,
+             ) -> tuple[dict[str, Any], dict[str, Any], float]:
+    """The pure part of a release: protect the composed counts, render the content, count the
+    figures. Returns ``(content, figures, CPU seconds)``; runs in a worker process too."""
+    cpu = time.process_time()
+    release = protect_family(job.composition.store, job.family, job.year, job.framework, registry=registry,
+                             configuration=configuration, generation=job.generation, as_of=job.as_of,
+                             also_suppress=job.withheld)
+    content = render(release, registry=registry, framework=job.framework, periods=job.periods,
+                     configuration=configuration)
+    figures = figures_of(release, job.composition, job.periods)
+    return content, figures, time.process_time() - cpu
+
+
+def _store(session: Session, publisher: Publisher, job: _Job, content: dict[str, Any],
+           figures: dict[str, Any]) -> Prepared:
+    """Keep, sign and audit a protected release (the caller commits)."""
+    family, year, framework, slot, periods = job.family, job.year, job.framework, job.slot, job.periods
     packed = _pack(content)
     row = ReleaseRecord(
         release_id="rel-" + secrets.token_urlsafe(12), family=family.key, year=year, framework=framework,
-        sequence=previous_sequence + 1, slot=slot, periods=json.dumps(list(periods)),
-        generation=generation, as_of=as_of, published_at=datetime.now(UTC), config_sha256=publisher.config_sha256,
-        figures=json.dumps(figures, sort_keys=True), content=packed,
-        content_sha256=hashlib.sha256(packed).hexdigest(), base=_pack(_base_document(composition.store)),
+        sequence=job.previous_sequence + 1, slot=slot, periods=json.dumps(list(periods)),
+        generation=job.generation, as_of=job.as_of, published_at=datetime.now(UTC),
+        config_sha256=publisher.config_sha256, figures=json.dumps(figures, sort_keys=True), content=packed,
+        content_sha256=hashlib.sha256(packed).hexdigest(), base=_pack(_base_document(job.composition.store)),
         key_id="", signature=b"",
     )
     key_id, private_key = publisher.keyring.audit_signing_key()
@@ -486,13 +520,27 @@ def prepare(session: Session, publisher: Publisher, family: Family, year: int, f
                 "slot": slot.isoformat(), "periods": list(periods), "content_sha256": row.content_sha256,
                 "config_sha256": publisher.config_sha256, "key_id": key_id,
                 "withheld": sum(f["withheld"] for f in figures["indicators"].values()),
-                "changes_held_back": composition.held_back_cells},
+                "changes_held_back": job.composition.held_back_cells},
     ))
     for indicator_id, counts in figures["indicators"].items():
         log.info("release cells withheld", extra={"family": family.key, "year": year, "framework": framework,
                                                   "indicator": indicator_id, "disclosure": counts})
     return Prepared(family.key, year, framework, slot, periods, figures, row.release_id,
-                    _time.perf_counter() - started)
+                    time.perf_counter() - job.started, job.cpu)
+
+
+def prepare(session: Session, publisher: Publisher, family: Family, year: int, framework: str, slot: date, *,
+            store: bool = True, over_time: bool = True, now: datetime | None = None) -> Prepared:
+    """Make (and with ``store`` keep, sign and audit) the family's release for ``slot``."""
+    started = time.perf_counter()
+    job = _read(session, publisher, family, year, framework, slot, over_time=over_time, now=now, started=started)
+    if isinstance(job, Prepared):
+        return job
+    content, figures, job.cpu = _protect(job, publisher.registry, publisher.configuration)
+    if not store:
+        return Prepared(family.key, year, framework, slot, job.periods, figures, None,
+                        time.perf_counter() - started, job.cpu)
+    return _store(session, publisher, job, content, figures)
 
 
 # ---- the whole publication ------------------------------------------------------------------------
@@ -515,30 +563,107 @@ def families_with_data(session: Session, codelists: CodeLists, configuration: Pr
     return [(family, year, fw) for (_, year, fw), family in sorted(out.items(), key=lambda kv: (-kv[0][1], kv[0]))]
 
 
+#: Fewer families than this are prepared in this process (starting workers costs a second or two).
+PARALLEL_FROM = 8
+
+
+def default_workers() -> int:
+    """Processes that protect families at once: one per core, at most four."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _worker_init() -> None:
+    # a worker's log lines would bypass the service's JSON formatter (and its allow-list) on
+    # stderr: the parent logs what a release withheld when it stores it
+    logging.disable(logging.CRITICAL)
+
+
 def publish_due(sessions: Any, publisher: Publisher, *, on: date | None = None, store: bool = True,
-                over_time: bool = True) -> list[Prepared]:
-    """Make every family's release due at the latest slot on or before ``on`` (today)."""
+                over_time: bool = True, workers: int | None = None,
+                progress: Callable[[Prepared], None] | None = None) -> list[Prepared]:
+    """Make every family's release due at the latest slot on or before ``on`` (today).
+
+    Families are read, composed and stored here, one transaction each, in order; protecting them
+    (the pure, CPU-bound part) runs in ``workers`` processes (default :func:`default_workers`; 1:
+    all in this process). ``progress`` is called with each family's result as it is made (an
+    exception from it stops the publication: what was stored stays)."""
     today = on or datetime.now(UTC).date()
     calendar = publisher.calendar
     slot = calendar.latest_slot(today)
     with sessions() as session:
-        targets = families_with_data(session, publisher.codelists, publisher.configuration)
+        targets = [(family, year, framework) for family, year, framework in
+                   families_with_data(session, publisher.codelists, publisher.configuration)
+                   if calendar.due(year, slot)]
+    workers = default_workers() if workers is None else max(1, workers)
     made: list[Prepared] = []
-    for family, year, framework in targets:
-        if not calendar.due(year, slot):
-            continue
+
+    def done(prepared: Prepared) -> None:
+        made.append(prepared)
+        if progress is not None:
+            progress(prepared)
+
+    def read(family: Family, year: int, framework: str) -> _Job | Prepared | None:
+        started = time.perf_counter()
         with sessions() as session:
             latest = _previous_row(session, family.key, year, framework)
             if latest is not None and latest.slot >= slot:
-                continue
+                return None
+            return _read(session, publisher, family, year, framework, slot, over_time=over_time, now=None,
+                         started=started)
+
+    def keep(job: _Job, content: dict[str, Any], figures: dict[str, Any]) -> None:
+        if not store:
+            done(Prepared(job.family.key, job.year, job.framework, slot, job.periods, figures, None,
+                          time.perf_counter() - job.started, job.cpu))
+            return
+        with sessions() as session:
             try:
-                prepared = prepare(session, publisher, family, year, framework, slot, store=store,
-                                   over_time=over_time)
+                prepared = _store(session, publisher, job, content, figures)
                 session.commit()
             except IntegrityError:
                 session.rollback()  # another process made this release first
+                return
+        done(prepared)
+
+    if workers == 1 or len(targets) < PARALLEL_FROM:
+        for family, year, framework in targets:
+            job = read(family, year, framework)
+            if job is None:
                 continue
-        made.append(prepared)
+            if isinstance(job, Prepared):
+                done(job)
+                continue
+            content, figures, job.cpu = _protect(job, publisher.registry, publisher.configuration)
+            keep(job, content, figures)
+        return made
+
+    # a pipeline: this process reads the next families while the workers protect, and stores
+    # each release as it comes back (in the order the families were read); at most two per
+    # worker wait, so memory stays bounded
+    pending: deque[tuple[_Job, Future[tuple[dict[str, Any], dict[str, Any], float]]]] = deque()
+    context = multiprocessing.get_context("spawn")  # never fork a process that runs threads
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init) as pool:
+        try:
+            for family, year, framework in targets:
+                while len(pending) >= 2 * workers:
+                    job, future = pending.popleft()
+                    content, figures, job.cpu = future.result()
+                    keep(job, content, figures)
+                job = read(family, year, framework)
+                if job is None:
+                    continue
+                if isinstance(job, Prepared):
+                    done(job)
+                    continue
+                pending.append((job, pool.submit(_protect, job, publisher.registry, publisher.configuration)))
+            while pending:
+                job, future = pending.popleft()
+                content, figures, job.cpu = future.result()
+                keep(job, content, figures)
+        except BaseException:
+            for _, future in pending:
+                future.cancel()
+            raise
     return made
 
 
