@@ -30,11 +30,11 @@ TEST_WORKERS ?= auto
 test: lint
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
-# The inner loop (under 2 minutes): ruff, then the tests not marked slow, on SQLite only.
+# The inner loop: ruff, then the tests not marked slow, on SQLite only, on every core.
 # `make test` runs everything on both databases.
 test-fast: $(STAMP)
 	$(BIN)/ruff check .
-	TTP_TEST_BACKENDS=sqlite $(BIN)/python -m pytest -m "not slow"
+	TTP_TEST_BACKENDS=sqlite $(BIN)/python -m pytest -m "not slow" -n $(TEST_WORKERS) --dist worksteal
 
 openapi: $(STAMP)
 	$(BIN)/python -m app.openapi_document
