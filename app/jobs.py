@@ -36,20 +36,29 @@ HOLDER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def acquire(sessions: sessionmaker[Session], name: str, *, seconds: float, holder: str = HOLDER) -> bool:
-    """Take the lease ``name`` for ``seconds`` unless another holder has it now."""
+    """Take the lease ``name`` for ``seconds`` unless another holder has it now (leaves the
+    claimed period alone: for runs by hand, ``ttp releases publish`` and the like)."""
+    return _take(sessions, name, seconds=seconds, holder=holder, period=None)
+
+
+def _take(sessions: sessionmaker[Session], name: str, *, seconds: float, holder: str,
+          period: datetime | None) -> bool:
+    """The one conditional UPDATE (or the first INSERT) behind :func:`acquire` and
+    :func:`claim_period`: the lease when it is free or ours, and ``period`` when it is newer."""
     now = datetime.now(UTC)
     until = now + timedelta(seconds=seconds)
+    conditions = [JobLease.name == name, (JobLease.until < now) | (JobLease.holder == holder)]
+    values: dict[str, Any] = {"holder": holder, "until": until}
+    if period is not None:
+        conditions.append(JobLease.period_start.is_(None) | (JobLease.period_start < period))
+        values["period_start"] = period
     with sessions() as session:
-        result = session.execute(
-            update(JobLease).where(JobLease.name == name, (JobLease.until < now) | (JobLease.holder == holder))
-            .values(holder=holder, until=until)
-        )
-        taken = cast(CursorResult[Any], result).rowcount
-        if not taken:
+        result = session.execute(update(JobLease).where(*conditions).values(**values))
+        if not cast(CursorResult[Any], result).rowcount:
             if session.get(JobLease, name) is not None:
                 session.rollback()
                 return False
-            session.add(JobLease(name=name, holder=holder, until=until))
+            session.add(JobLease(name=name, **values))
         try:
             session.commit()
         except IntegrityError:  # another process inserted it first
@@ -73,26 +82,7 @@ def claim_period(sessions: sessionmaker[Session], name: str, period: datetime, *
                  holder: str = HOLDER) -> bool:
     """Take the lease ``name`` for ``seconds`` and claim ``period`` with it, unless another holder
     has the lease now or any holder already claimed this period (or a later one)."""
-    now = datetime.now(UTC)
-    until = now + timedelta(seconds=seconds)
-    with sessions() as session:
-        result = session.execute(
-            update(JobLease)
-            .where(JobLease.name == name, (JobLease.until < now) | (JobLease.holder == holder),
-                   JobLease.period_start.is_(None) | (JobLease.period_start < period))
-            .values(holder=holder, until=until, period_start=period)
-        )
-        if not cast(CursorResult[Any], result).rowcount:
-            if session.get(JobLease, name) is not None:
-                session.rollback()
-                return False
-            session.add(JobLease(name=name, holder=holder, until=until, period_start=period))
-        try:
-            session.commit()
-        except IntegrityError:  # another process inserted it first
-            session.rollback()
-            return False
-    return True
+    return _take(sessions, name, seconds=seconds, holder=holder, period=period)
 
 
 def release(sessions: sessionmaker[Session], name: str, *, holder: str = HOLDER) -> None:
