@@ -408,6 +408,25 @@ def _previous_row(session: Session, family: str, year: int, framework: str) -> R
 
 
 @dataclass(frozen=True)
+class PublishedBase:
+    """The counts the current release of a family was cut from (after composing over time)."""
+
+    release_id: str
+    published_at: datetime
+    periods: tuple[str, ...]
+    store: FamilyStore
+
+
+def published_base(session: Session, family: str, year: int, framework: str) -> PublishedBase | None:
+    """What the current release of ``family`` counted, per base cell; None before its first release."""
+    row = _previous_row(session, family, year, framework)
+    if row is None:
+        return None
+    return PublishedBase(row.release_id, _utc(row.published_at), tuple(json.loads(row.periods)),
+                         _base_of(_unpack(row.base)))
+
+
+@dataclass(frozen=True)
 class Publisher:
     """What making a release needs from the running service."""
 
