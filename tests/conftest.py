@@ -145,35 +145,96 @@ def postgres_template(postgres_server: str | None) -> str | None:
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite3"
     db.upgrade(f"sqlite:///{path}")
-    # Fold the WAL into the main file so that a plain file copy is a complete database.
-    connection = sqlite3.connect(path)
-    connection.execute("PRAGMA journal_mode=DELETE")
-    connection.close()
+    _fold_wal(path)
     return path
 
 
 # ---- the database of one test -----------------------------------------------------------------
+@dataclass
+class _Seeded:
+    template: str  # a SQLite file to copy, or a PostgreSQL database to use as a template
+    value: object
+
+
+#: Seeded stores, per worker process: (seed function, backend) -> its template and its value.
+_SEEDED: dict[tuple[str, str], _Seeded] = {}
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(
     request: pytest.FixtureRequest,
     tmp_path: Path,
     sqlite_template: Path,
 ) -> Iterator[str]:
-    if request.param == "sqlite":
+    """A fresh migrated database for one test; seeded (see :func:`seeded`) when the test asks for it."""
+    backend = request.param
+    seed = request.getfixturevalue("seed") if "seeded" in request.fixturenames else None
+    key = _seed_key(seed, backend) if seed else None
+    cached = _SEEDED.get(key) if key else None
+    if backend == "sqlite":
         path = tmp_path / "ttp.sqlite3"
-        shutil.copyfile(sqlite_template, path)
-        yield f"sqlite:///{path}"
+        shutil.copyfile(cached.template if cached else sqlite_template, path)
+        url = f"sqlite:///{path}"
+        if key and not cached:
+            value = _load_seed(url, seed, tmp_path, request)
+            _fold_wal(path)
+            template = tmp_path.parent / f"seeded-{uuid.uuid4().hex[:8]}.sqlite3"
+            shutil.copyfile(path, template)
+            _SEEDED[key] = _Seeded(str(template), value)
+        yield url
         return
     server = request.getfixturevalue("postgres_server")
-    template = request.getfixturevalue("postgres_template")
+    base = request.getfixturevalue("postgres_template")
     if server is None:
         if os.environ.get("TTP_TEST_REQUIRE_POSTGRES") == "1":
             pytest.fail("PostgreSQL is required (TTP_TEST_REQUIRE_POSTGRES=1) but none was found")
         pytest.skip("no PostgreSQL server binary and no TTP_TEST_POSTGRES_URL")
     name = f"ttp_test_{uuid.uuid4().hex[:12]}"
-    _admin_execute(server, f"CREATE DATABASE {name} TEMPLATE {template} STRATEGY FILE_COPY")
-    yield _with_database(server, name)
+    _admin_execute(server, f"CREATE DATABASE {name} TEMPLATE {cached.template if cached else base} "
+                           "STRATEGY FILE_COPY")
+    url = _with_database(server, name)
+    if key and not cached:
+        value = _load_seed(url, seed, tmp_path, request)
+        template = f"ttp_seeded_{uuid.uuid4().hex[:12]}"
+        _admin_execute(server, f"CREATE DATABASE {template} TEMPLATE {name} STRATEGY FILE_COPY")
+        _SEEDED[key] = _Seeded(template, value)
+    yield url
     _admin_execute(server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _fold_wal(path: Path) -> None:
+    """Fold the WAL into the main file so that a plain file copy is a complete database."""
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA journal_mode=DELETE")
+    connection.close()
+
+
+def _load_seed(url: str, seed: Callable[..., object], tmp_path: Path, request: pytest.FixtureRequest) -> object:
+    """Run ``seed(api, token_for, publish)`` against a service of its own on ``url``, then stop that
+    service so that nothing holds the database while it is copied."""
+    keys = tmp_path / "seed-keys"
+    shutil.copytree(request.getfixturevalue("development_keys"), keys)
+    seeding = create_app(settings_for(tmp_path / "seeding", url, keys))
+    try:
+        with TestClient(seeding, base_url="https://testserver") as api:
+            value = seed(api, token_getter(api, client_maker(seeding)), publisher(seeding))
+    finally:
+        seeding.state.runtime.engine.dispose()
+    shutil.rmtree(keys)
+    return value
+
+
+def _seed_key(seed: Callable[..., object], backend: str) -> tuple[str, str]:
+    return f"{seed.__module__}.{seed.__qualname__}", backend
+
+
+@pytest.fixture
+def seeded(database_url: str, seed: Callable[..., object]) -> object:
+    """The value of the module's ``seed`` fixture (a function ``seed(api, token_for, publish)``),
+    whose store this test starts from. The seed runs once per worker and backend; every later test
+    gets a copy of the database it left (a SQLite file copy, a PostgreSQL template), so a module of
+    tests over one data set pays for loading and publishing it once, not per test."""
+    return _SEEDED[_seed_key(seed, "sqlite" if database_url.startswith("sqlite") else "postgresql")].value
 
 
 @pytest.fixture(scope="session")
@@ -190,15 +251,19 @@ def key_dir(tmp_path: Path, development_keys: Path) -> Path:
     return target
 
 
-@pytest.fixture
-def settings(tmp_path: Path, database_url: str, key_dir: Path) -> Settings:
+def settings_for(data_dir: Path, database_url: str, key_dir: Path) -> Settings:
     return Settings(
-        data_dir=tmp_path,
+        data_dir=data_dir,
         database_url=database_url,
         key_dir=key_dir,
         privacy_config=EXAMPLE_PRIVACY_CONFIG,
         log_level="WARNING",
     )
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, key_dir: Path) -> Settings:
+    return settings_for(tmp_path, database_url, key_dir)
 
 
 @pytest.fixture
@@ -224,8 +289,7 @@ class Credentials:
         return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
 
 
-@pytest.fixture
-def make_client(app) -> Callable[..., Credentials]:  # type: ignore[no-untyped-def]
+def client_maker(app) -> Callable[..., Credentials]:  # type: ignore[no-untyped-def]
     """Register a client straight in the database (as `ttp clients add` does)."""
     runtime = app.state.runtime
 
@@ -241,8 +305,7 @@ def make_client(app) -> Callable[..., Credentials]:  # type: ignore[no-untyped-d
     return make
 
 
-@pytest.fixture
-def token_for(api: TestClient, make_client: Callable[..., Credentials]) -> Callable[..., dict[str, str]]:
+def token_getter(api: TestClient, make_client: Callable[..., Credentials]) -> Callable[..., dict[str, str]]:
     """Authorization headers for a new client of the given organisation."""
 
     def get(org_type: str, org_id: str, scopes: list[str] | None = None) -> dict[str, str]:
@@ -255,9 +318,7 @@ def token_for(api: TestClient, make_client: Callable[..., Credentials]) -> Calla
     return get
 
 
-# ---- releases --------------------------------------------------------------------------------
-@pytest.fixture
-def publish(app):
+def publisher(app):  # type: ignore[no-untyped-def]
     """Make the releases due on ``on`` (default today), as the release job does."""
     from datetime import date
 
@@ -268,6 +329,22 @@ def publish(app):
         return publish_due(runtime.sessions, runtime.publisher, on=on or date.today(), over_time=over_time)
 
     return run
+
+
+@pytest.fixture
+def make_client(app) -> Callable[..., Credentials]:  # type: ignore[no-untyped-def]
+    return client_maker(app)
+
+
+@pytest.fixture
+def token_for(api: TestClient, make_client: Callable[..., Credentials]) -> Callable[..., dict[str, str]]:
+    return token_getter(api, make_client)
+
+
+# ---- releases --------------------------------------------------------------------------------
+@pytest.fixture
+def publish(app):  # type: ignore[no-untyped-def]
+    return publisher(app)
 
 
 # ---- people at the web pages ----------------------------------------------------------------------

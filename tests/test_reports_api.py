@@ -25,12 +25,21 @@ def year() -> int:
     return date.today().year - 1
 
 
-@pytest.fixture
-def loaded(api, token_for, year, publish):
-    """The data of :func:`load_records`, published."""
-    load_records(api, token_for, year)
+def load_and_publish(api, token_for, publish) -> int:  # type: ignore[no-untyped-def]
+    year = load_records(api, token_for, date.today().year - 1)
     publish()
     return year
+
+
+@pytest.fixture
+def seed():  # type: ignore[no-untyped-def]
+    return load_and_publish
+
+
+@pytest.fixture
+def loaded(seeded) -> int:  # type: ignore[no-untyped-def]
+    """The data of :func:`load_records`, published (loaded once per worker, copied per test)."""
+    return seeded
 
 
 def load_records(api, token_for, year):  # type: ignore[no-untyped-def]

@@ -38,14 +38,24 @@ def year() -> int:
     return date.today().year - 1
 
 
-@pytest.fixture
-def loaded(api: TestClient, token_for, year: int, publish) -> int:  # type: ignore[no-untyped-def]
-    load_records(api, token_for, year)
+def load_note_and_publish(api: TestClient, token_for, publish) -> int:  # type: ignore[no-untyped-def]
+    year = load_records(api, token_for, date.today().year - 1)
     story = api.post("/v1/notes", json={"municipality": "GM0363", "period": f"{year}-Q1", "text": STORY},
                      headers=token_for("provider", PROVIDERS["C"]))
     assert story.status_code == 201, story.text
     publish()
     return year
+
+
+@pytest.fixture
+def seed():  # type: ignore[no-untyped-def]
+    return load_note_and_publish
+
+
+@pytest.fixture
+def loaded(seeded) -> int:  # type: ignore[no-untyped-def]
+    """The records of ``load_records`` and provider C's note, published (once per worker, copied per test)."""
+    return seeded
 
 
 @pytest.fixture
