@@ -1,7 +1,7 @@
 """Database engine, sessions and migrations.
 
 SQLite (WAL) is the embedded default; PostgreSQL is the production database. The schema is made
-by the alembic migrations under ``migrations/`` only, never by ``create_all``.
+by the alembic migrations under ``app/migrations/`` only, never by ``create_all``.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from app.settings import REPO_ROOT
-
-MIGRATIONS_DIR = REPO_ROOT / "migrations"
+# Inside the package (package data), so that an installed wheel can run `ttp db upgrade`.
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def is_sqlite(url: str) -> bool:

@@ -178,9 +178,9 @@ def test_the_final_image_is_slim_non_root_production_and_has_no_secrets_baked_in
     copies = [rest for keyword, rest in final if keyword == "COPY"]
     assert all("--from=builder" in rest for rest in copies), "the final stage takes only the built venv"
     assert not any(re.search(r"privacy|keys?\b|\.toml|\.pem|var/", rest) for rest in copies)
-    # The migrations are not in the wheel: they go where app.db looks for them.
-    assert any("MIGRATIONS_DIR" in rest and "cp -r migrations" in rest for keyword, rest in builder if keyword == "RUN")
-    assert db.MIGRATIONS_DIR == Path(db.__file__).resolve().parents[1] / "migrations"
+    # The migrations are package data: the builder proves the installed package applies them.
+    assert any("ttp db upgrade" in rest for keyword, rest in builder if keyword == "RUN")
+    assert db.MIGRATIONS_DIR == Path(db.__file__).resolve().parent / "migrations"
 
 
 def test_the_image_health_check_asks_healthz() -> None:

@@ -33,7 +33,7 @@ _CLEAR_COLUMNS = ("given_by", "age_at_consent", "municipalities", "given_at", "v
                   "created_at")
 
 
-def _consents(*extra: sa.Column[Any]) -> sa.TableClause:
+def _consents(*extra: sa.ColumnClause[Any]) -> sa.TableClause:
     return sa.table(
         "consents",
         sa.column("id", sa.Integer), sa.column("consent_id", sa.String), sa.column("provider_id", sa.String),
@@ -41,13 +41,13 @@ def _consents(*extra: sa.Column[Any]) -> sa.TableClause:
     )
 
 
-def _clear_columns() -> list[sa.Column[Any]]:
+def _clear_columns() -> list[sa.ColumnClause[Any]]:
     return [sa.column("given_by", sa.String), sa.column("age_at_consent", sa.Integer),
             sa.column("municipalities", sa.JSON), sa.column("given_at", sa.Date), sa.column("valid_until", sa.Date),
             sa.column("withdrawn_at", sa.DateTime(timezone=True)), sa.column("created_at", sa.DateTime(timezone=True))]
 
 
-def _sealed_columns() -> list[sa.Column[Any]]:
+def _sealed_columns() -> list[sa.ColumnClause[Any]]:
     return [sa.column("consent_id_hash", sa.String), sa.column("kek_id", sa.String), sa.column("wrapped_key", sa.LargeBinary), sa.column("sealed", sa.LargeBinary)]
 
 
