@@ -13,6 +13,7 @@ hides the change, the composition of the release must.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -26,6 +27,7 @@ from app.main import create_app
 from app.reports.calendar import Calendar
 from app.reports.periods import Period
 from app.settings import EXAMPLE_PRIVACY_CONFIG, Settings
+from app.web.provider_pages import period_label
 from tests.test_http_conventions import assert_problem
 from tests.test_records_api import Population, post
 
@@ -343,6 +345,62 @@ def test_the_provider_sees_its_own_upload_at_once_in_the_batch_receipt(api, toke
     assert dropout["published_from"] == second.isoformat()
     # nothing derived from other providers' records: no "geen nieuwe start"
     assert not [key for key in receipt if key[2] in ("3.2", "jbjr.repeat")]
+
+
+def _pending(api, headers, agb: str) -> list[dict]:
+    response = api.get(f"/v1/reports/providers/{agb}/pending", headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()["lines"]
+
+
+@pytest.mark.slow
+def test_a_change_too_small_to_publish_is_pending_for_its_provider_and_a_large_one_is_published(
+    api, token_for, publish, quarter_loaded, person
+) -> None:
+    """At the next release, provider A's one late record waits (one child, below every threshold)
+    and A's own view says so, with its counts before and after and when it may be shown; provider
+    C's twelve late records (one breakdown) are published, so C has nothing pending. B, pulling
+    the same view before and after, learns nothing of either change."""
+    populations, first, second, quarter = quarter_loaded
+    (a_headers, a_people, _), (c_headers, c_people, _) = populations["A"], populations["C"]
+    b_headers = populations["B"][0]
+    assert _pending(api, a_headers, PROVIDERS["A"]) == []  # everything A sent is in the current release
+    b_before = api.get(f"/v1/reports/providers/{PROVIDERS['B']}/pending", headers=b_headers).json()
+
+    start, end = _days(quarter, 7)
+    late = a_people.record(900, municipality="GM0363", start_date=start, end_date=end, end_reason="03", hulpvorm="03")
+    assert post(api, a_headers, [late]).status_code == 200
+    twelve = [c_people.record(1000 + i, municipality="GM0363", start_date=start, end_date=end, end_reason="01",
+                              hulpvorm="02") for i in range(12)]
+    assert post(api, c_headers, twelve).status_code == 200
+    before_release = {line["indicator"]: line for line in _pending(api, c_headers, PROVIDERS["C"])}
+    assert before_release["1"]["status"] == "waiting" and before_release["1"]["changed_at_least"] == 12
+
+    publish(second)
+    lines = {(line["municipality"], line["period"], line["indicator"]): line
+             for line in _pending(api, a_headers, PROVIDERS["A"])}
+    dropout = lines[("GM0363", str(quarter), "1")]
+    assert dropout["status"] == "waiting" and dropout["framework"] == "jeugdhulp"
+    assert (dropout["records"], dropout["published_records"], dropout["changed_at_least"]) == (41, 40, 1)
+    assert dropout["release"] and dropout["published_from"] is not None
+    assert all(line["period"] == str(quarter) for line in lines.values())
+    assert not [key for key in lines if key[2] in ("3.2", "jbjr.repeat")]  # they depend on others' records
+    assert _pending(api, c_headers, PROVIDERS["C"]) == []  # twelve children: published
+    municipality = token_for("municipality", "GM0363")
+    total = api.get("/v1/reports/municipalities/GM0363", params={"period": str(quarter)}, headers=municipality)
+    assert next(c for c in total.json()["cells"] if c["indicator"] == "1" and not c["dimensions"])["denominator"] == 97
+    # another provider's view does not move: it holds only B's own records
+    b_after = api.get(f"/v1/reports/providers/{PROVIDERS['B']}/pending", headers=b_headers).json()
+    assert b_after == b_before and b_after["lines"] == []
+    # and B cannot ask for A's
+    assert_problem(api.get(f"/v1/reports/providers/{PROVIDERS['A']}/pending", headers=b_headers), 404)
+    # the uploads page says the same, in the row of that quarter
+    for name, expected in (("A", "1 wijziging wacht"), ("C", "gepubliceerd")):
+        page = person("provider", PROVIDERS[name]).get(f"/aanbieder/{PROVIDERS[name]}/aanleveringen")
+        assert page.status_code == 200
+        row = next(r for r in re.findall(r"<tr[^>]*>(.*?)</tr>", page.text, flags=re.S)
+                   if period_label(str(quarter)) in r)
+        assert expected in " ".join(re.sub(r"<[^>]+>", " ", row).split()), row
 
 
 def test_the_dpia_annex_states_the_calendar_and_the_guarantee_over_time(api, token_for) -> None:

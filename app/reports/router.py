@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import asdict
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -17,7 +17,7 @@ from app.auth.principal import audit_context, audited
 from app.dependencies import RuntimeDep
 from app.negotiation import preferred_media_type
 from app.problems import NOT_YET_PUBLISHED, PAST_RETENTION, Problem, problem_responses
-from app.reports import note_screening, process_context, views
+from app.reports import note_screening, pending, process_context, views
 from app.reports import notes as provider_notes
 from app.reports.auth import MunicipalityReportReader, NotesWriter, ProviderReportReader, RegionReportReader
 from app.reports.cut import NotYetPublished, PastRetention, Report
@@ -223,6 +223,53 @@ def provider_report(
     unit = views.provider_unit(agb, runtime)
     report = _read(session, runtime, unit, period, framework, by)
     return _render(request, report, unit.ref(), views.stories(session, unit, _period(period)), runtime)
+
+
+class PendingOut(BaseModel):
+    municipality: str
+    period: str = Field(description="The quarter the trajectories ended in")
+    framework: Framework
+    indicator: str
+    records: int = Field(description="Your records that count in it now")
+    published_records: int | None = Field(
+        description="What the current release of your mirror report counted; null: the quarter is not published yet")
+    changed_at_least: int = Field(description="At least this many of your records are new, changed or gone since")
+    status: Literal["not_yet_published", "waiting", "final"] = Field(description=(
+        "not_yet_published: the quarter's first release is still to come; waiting: a change too small to publish "
+        "safely (fewer people than a threshold) or newer than the current release, shown from `published_from` at "
+        "the earliest; final: the quarter can no longer change, so the change is kept but not published"))
+    release: str | None = Field(description="The current release of your mirror report for that year and framework")
+    published_from: date | None = Field(description="The next release that may show it; null when final")
+
+
+class PendingListOut(BaseModel):
+    provider: str
+    as_of: date
+    lines: list[PendingOut] = Field(description=(
+        "Your own records only, per municipality, quarter, framework and indicator, where the published figures "
+        "do not show them yet; without 3.2 and herhaald beroep, which depend on other providers' records too"))
+
+
+@router.get("/reports/providers/{agb}/pending", response_model=PendingListOut, responses=problem_responses(401, 403),
+            summary="Your records that the published figures do not show yet, and when they may",
+            name="reports.provider_pending")
+@audited("reports.provider_pending")
+def provider_pending(
+    request: Request,
+    session: dependencies.ReadSession,
+    principal: ProviderReportReader,
+    runtime: RuntimeDep,
+    agb: str = Path(pattern=r"^\d{8}$"),
+) -> PendingListOut:
+    today = datetime.now(UTC).date()
+    lines = pending.pending_lines(session, runtime.publisher, agb, today=today)
+    waiting = sum(1 for line in lines if line.status == "waiting")
+    audit_context(request).detail = {"lines": len(lines), "waiting": waiting}
+    return PendingListOut(provider=agb, as_of=today, lines=[PendingOut(
+        municipality=line.municipality, period=line.quarter, framework=line.framework,
+        indicator=line.indicator, records=line.records, published_records=line.published_records,
+        changed_at_least=line.changed_at_least, status=line.status,
+        release=line.release_id, published_from=line.published_from) for line in lines])
 
 
 class NoteIn(BaseModel):

@@ -28,7 +28,7 @@ from app.auth.principal import audit_context, audited
 from app.dependencies import RuntimeDep
 from app.models import RecordBatch, ReportCell
 from app.records.ingestion import LINKED_INDICATORS
-from app.reports import note_screening, process_context
+from app.reports import note_screening, pending, process_context
 from app.reports import notes as provider_notes
 from app.reports.periods import PERIOD_PATTERN, Period
 from app.runtime import Runtime
@@ -167,10 +167,29 @@ def uploads(request: Request, user: ProviderUser, session: dependencies.DbSessio
     calendar, today = runtime.publisher.calendar, datetime.now(UTC).date()
     next_change = {row.quarter: calendar.next_change(Period.parse(row.quarter), today)
                    for found in lines.values() for row in found.rows}
-    audit_context(request).detail = {"batches": len(batches), "municipalities": len(lines)}
+    waiting = waiting_rows(pending.pending_lines(session, runtime.publisher, agb, today=today))
+    audit_context(request).detail = {"batches": len(batches), "municipalities": len(lines),
+                                     "waiting_rows": sum(1 for w in waiting.values() if w.published)}
     return render(request, "provider/aanleveringen.html", **_helpers(runtime, user, agb, "aanleveringen"),
                   batches=batches, total_batches=total, lines=lines, next_change=next_change,
-                  frameworks=FRAMEWORKS)
+                  waiting=waiting, frameworks=FRAMEWORKS)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """What of one row (municipality, quarter, framework) the published figures do not show yet."""
+
+    published: bool  # the quarter is in a release (else its first publication is still to come)
+    changed_at_least: int  # the most records changed in one indicator since that release
+    published_from: date | None
+
+
+def waiting_rows(lines: list[pending.PendingLine]) -> dict[tuple[str, str, str], Waiting]:
+    rows: dict[tuple[str, str, str], list[pending.PendingLine]] = defaultdict(list)
+    for line in lines:
+        rows[(line.municipality, line.quarter, line.framework)].append(line)
+    return {key: Waiting(found[0].published_records is not None, max(line.changed_at_least for line in found),
+                         found[0].published_from) for key, found in rows.items()}
 
 
 # ---- stories ------------------------------------------------------------------------------------
