@@ -183,6 +183,14 @@ def test_the_final_image_is_slim_non_root_production_and_has_no_secrets_baked_in
     assert db.MIGRATIONS_DIR == Path(db.__file__).resolve().parent / "migrations"
 
 
+def test_the_dockerfile_needs_no_frontend_image_from_docker_hub() -> None:
+    """A ``# syntax=`` directive makes BuildKit pull ``docker/dockerfile`` from Docker Hub before anything
+    else; a build host with only a registry mirror failed on it (deploy/README.md, "Run with a real
+    Docker daemon"). Nothing here needs a newer frontend than the built-in one."""
+    head = DOCKERFILE.read_text(encoding="utf-8").splitlines()[:5]
+    assert not any(re.match(r"#\s*syntax\s*=", line, re.IGNORECASE) for line in head)
+
+
 def test_the_image_health_check_asks_healthz() -> None:
     checks = [rest for keyword, rest in _dockerfile_instructions() if keyword == "HEALTHCHECK"]
     assert len(checks) == 1 and "http://127.0.0.1:8000/healthz" in checks[0]
