@@ -121,10 +121,14 @@ def _month(day: date) -> str:
 
 
 # ---- locking ----------------------------------------------------------------
-def lock(session: Session) -> None:
-    """Serialise changes to records and counts (SQLite serialises writers by itself)."""
+def lock(session: Session) -> bool:
+    """Serialise changes to records and counts (SQLite serialises writers by itself: its
+    transactions begin with the write lock). True when a lock was taken here (PostgreSQL): what
+    was read before it may have changed since."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _INGEST_LOCK_KEY})
+        return True
+    return False
 
 
 # ---- opening records ----------------------------------------------------------------------------------
@@ -296,8 +300,9 @@ def ingest_batch(session: Session, ctx: Context, *, provider_id: str, items: Seq
                             f"{bad_records} of {len(items)} records are invalid; nothing was stored", errors)
 
     # What depends on the records alone is done before the lock, so that API processes overlap it
-    # (on PostgreSQL the lock serialises every change across processes): sealing each record, and
-    # each record's cells as derived.
+    # (on PostgreSQL the lock serialises every change across processes): sealing each record, each
+    # record's cells as derived, and opening the batch's consents (read again under the lock, where
+    # only those that changed meanwhile are opened again).
     sealer = ctx.vault.sealer()
     ciphertexts = [ctx.vault.seal(sealer, provider_id, record.record_id, ctx.vault.payload(record))
                    for record in records]
@@ -305,9 +310,10 @@ def ingest_batch(session: Session, ctx: Context, *, provider_id: str, items: Seq
     cache: CellCache = {}
     for item in incoming:
         _base_cells(item, ctx, cache)
-
-    lock(session)
     book = ConsentBook(session, provider_id, {r.consent_id for r in records}, ctx.vault, ctx.pseudonymiser)
+
+    if lock(session):
+        book.refresh(session)
     refused = []
     for index, (record, pseudonym) in enumerate(zip(records, stage2, strict=True)):
         problem = book.why_not(consent_id=record.consent_id, pseudonym=pseudonym, municipality=record.municipality,
