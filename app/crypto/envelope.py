@@ -173,12 +173,14 @@ def _resolve_kek(wrapped: WrappedKey, keks: Mapping[str, Kek]) -> Kek:
     return kek
 
 
-def _unwrap_with(wrapped: WrappedKey, kek: Kek) -> bytes:
+def _unwrap_with(wrapped: WrappedKey, kek: Kek, kek_aead: AESGCM | None = None) -> bytes:
+    """The data key of ``wrapped``; ``kek_aead`` is ``AESGCM(kek.key)`` when the caller keeps one."""
     blob = wrapped.blob
     if len(blob) != WRAPPED_BLOB_BYTES:
         raise DecryptionFailed("wrapped data key has the wrong length")
     try:
-        dek = AESGCM(kek.key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], _dek_aad(wrapped.kek_id))
+        aead = kek_aead if kek_aead is not None else AESGCM(kek.key)
+        dek = aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], _dek_aad(wrapped.kek_id))
     except InvalidTag:
         raise DecryptionFailed("data key does not unwrap under the named KEK") from None
     return dek
@@ -305,6 +307,9 @@ class Unsealer:
         self._keks = keks
         self._cache_size = cache_size
         self._cache: OrderedDict[tuple[str, bytes], tuple[bytes, AESGCM]] = OrderedDict()
+        #: One AESGCM per KEK (by id, with the key bytes it was made from): a batch names thousands
+        #: of consents, each sealed under its own data key when they were registered one by one.
+        self._kek_aeads: dict[str, tuple[bytes, AESGCM]] = {}
         self._lock = threading.Lock()
         self._unwrap_count = 0
 
@@ -321,13 +326,21 @@ class Unsealer:
             if hit is not None and hmac.compare_digest(hit[0], kek.key):
                 self._cache.move_to_end(cache_key)
                 return hit[1]
-        aead = AESGCM(_unwrap_with(wrapped, kek))
+        aead = AESGCM(_unwrap_with(wrapped, kek, self._kek_aead(kek)))
         with self._lock:
             self._unwrap_count += 1
             self._cache[cache_key] = (kek.key, aead)
             self._cache.move_to_end(cache_key)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
+        return aead
+
+    def _kek_aead(self, kek: Kek) -> AESGCM:
+        kept = self._kek_aeads.get(kek.key_id)
+        if kept is not None and hmac.compare_digest(kept[0], kek.key):
+            return kept[1]
+        aead = AESGCM(kek.key)
+        self._kek_aeads[kek.key_id] = (kek.key, aead)  # a plain dict store: safe between threads
         return aead
 
     def open(self, wrapped: WrappedKey, ciphertext: bytes, aad: bytes) -> bytes:
@@ -337,6 +350,7 @@ class Unsealer:
         """Forget all cached data keys."""
         with self._lock:
             self._cache.clear()
+            self._kek_aeads.clear()
 
     def __repr__(self) -> str:
         return f"Unsealer(cached={len(self._cache)}, unwraps={self._unwrap_count})"
