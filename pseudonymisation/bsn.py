@@ -86,7 +86,13 @@ def looks_like_bsn(value: str) -> bool:
     written without their leading zero).  Any Unicode decimal digit counts, to err on the side
     of refusing.
     """
-    if not isinstance(value, str):
+    if not isinstance(value, str) or len(value) < 8:
+        return False
+    # Fast path (every stage-1 pseudonym takes it: "p1..."): a first character that is neither
+    # skipped (whitespace, a separator) nor a digit stays in the compact form, which is then
+    # not all digits. Without it, the check costs a generator step per character.
+    first = value[0]
+    if not (first.isdecimal() or first.isspace() or first in _SEPARATORS):
         return False
     compact = "".join(ch for ch in value if not (ch.isspace() or ch in _SEPARATORS))
     return len(compact) in (8, 9) and compact.isdecimal()
