@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Literal, NamedTuple
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.orm import Session
 
 from app.models import ReportCell, StoreState
@@ -84,17 +84,21 @@ def apply(session: Session, delta: Counter[StoreKey]) -> None:
     if not changes:
         return
     _next_generation(session)
+    connection = session.connection()
+    ordered = sorted(changes.items())
+    touched = [key for key, n in ordered if n < 0]
+    if connection.dialect.name == "postgresql":
+        _apply_postgresql(connection, ordered, touched)
+        return
     # Plain DB-API executemany of one statement: building SQLAlchemy parameters for thousands
     # of cells per batch costs more than the database work itself.
-    connection = session.connection()
     marker = "%s" if connection.dialect.paramstyle in ("format", "pyformat") else "?"
     columns = ", ".join(KEY_COLUMNS)
     connection.exec_driver_sql(
         f"INSERT INTO report_cells ({columns}, count) VALUES ({', '.join([marker] * (len(KEY_COLUMNS) + 1))}) "  # noqa: S608 - fixed column names
         f"ON CONFLICT ({columns}) DO UPDATE SET count = report_cells.count + excluded.count",
-        [(*key, n) for key, n in sorted(changes.items())],
+        [(*key, n) for key, n in ordered],
     )
-    touched = sorted(key for key, n in changes.items() if n < 0)
     if touched:
         # One indexed delete per lowered cell (the unique key): a tuple ``IN (VALUES ...)`` of
         # hundreds of keys was a full scan of the store on SQLite, slower as the store grows.
@@ -103,6 +107,32 @@ def apply(session: Session, delta: Counter[StoreKey]) -> None:
             f"DELETE FROM report_cells WHERE {where} AND count <= 0",  # noqa: S608 - fixed column names
             [tuple(key) for key in touched],
         )
+
+
+#: PostgreSQL: the whole delta as one statement, a column array per key column (``unnest``),
+#: instead of a statement per cell (thousands per batch, each executed on its own by the server).
+_COLUMNS = ", ".join(KEY_COLUMNS)
+_UNNEST_KEYS = ", ".join(["%s::text[]"] * len(KEY_COLUMNS))
+_PG_UPSERT = (
+    f"INSERT INTO report_cells ({_COLUMNS}, count) "  # noqa: S608 - fixed column names
+    f"SELECT * FROM unnest({_UNNEST_KEYS}, %s::integer[]) "
+    f"ON CONFLICT ({_COLUMNS}) DO UPDATE SET count = report_cells.count + excluded.count"
+)
+_PG_DELETE = (
+    f"DELETE FROM report_cells AS cell USING unnest({_UNNEST_KEYS}) AS lowered({_COLUMNS}) "  # noqa: S608
+    f"WHERE {' AND '.join(f'cell.{c} = lowered.{c}' for c in KEY_COLUMNS)} AND cell.count <= 0"
+)
+
+
+def _apply_postgresql(connection: Connection, ordered: list[tuple[StoreKey, int]], touched: list[StoreKey]) -> None:
+    keys = [key for key, _ in ordered]
+    connection.exec_driver_sql(_PG_UPSERT, (*_column_arrays(keys), [n for _, n in ordered]))
+    if touched:
+        connection.exec_driver_sql(_PG_DELETE, tuple(_column_arrays(touched)))
+
+
+def _column_arrays(keys: list[StoreKey]) -> list[list[str]]:
+    return [list(column) for column in zip(*keys, strict=True)]
 
 
 def replace_all(session: Session, cells: Counter[StoreKey]) -> None:
