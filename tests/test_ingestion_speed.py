@@ -1,0 +1,139 @@
+"""What the faster ingestion path (issue 14, "Ingest speed") keeps exactly as it was: the consent
+check against what is committed, the aggregate store's counts on both databases, the payload bytes,
+the BSN look-alike check, and the unsealing of data keys under a replaced KEK."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import date
+
+import pytest
+
+from app import aggregate_store
+from app.aggregate_store import StoreKey
+from app.consents import registry
+from app.consents.withdrawal import withdraw_consent
+from app.crypto.envelope import BatchSealer, DecryptionFailed, Kek, Unsealer, generate_kek
+from app.records import ingestion
+from app.records.schemas import EXAMPLE_RECORDS, RECORD_ADAPTER, validation_context
+from app.records.vault import RecordVault
+from pseudonymisation.bsn import _SEPARATORS, looks_like_bsn
+from tests.test_records_api import Population
+
+
+@pytest.fixture
+def provider(token_for):
+    return token_for("provider", "40000001")
+
+
+@pytest.fixture
+def people(api, provider) -> Population:
+    return Population(api, provider)
+
+
+def _cell(value: str, municipality: str = "GM0363") -> StoreKey:
+    return StoreKey(municipality, "2025-Q2", "40000001", "jeugdhulp", "02", "45", "12-15", "V", "2", value)
+
+
+def test_the_store_adds_and_drops_cells_in_one_statement_per_kind(app) -> None:
+    """apply: new cells inserted, existing ones added to, cells that reach zero deleted, others kept
+    (on PostgreSQL as one unnest statement each, on SQLite per cell)."""
+    runtime = app.state.runtime
+    keys = [_cell(str(n)) for n in range(1, 8)] + [_cell("1", "GM0014")]
+    with runtime.sessions() as session:
+        aggregate_store.apply(session, Counter({key: 2 for key in keys}))
+        session.commit()
+    with runtime.sessions() as session:
+        delta: Counter[StoreKey] = Counter({keys[0]: -2, keys[1]: -1, keys[2]: 3, _cell("9"): 1})
+        delta[keys[3]] = 0
+        aggregate_store.apply(session, delta)
+        session.commit()
+    with runtime.sessions() as session:
+        stored = aggregate_store.stored(session)
+    assert keys[0] not in stored
+    assert stored[keys[1]] == 1
+    assert stored[keys[2]] == 5
+    assert stored[keys[3]] == 2
+    assert stored[_cell("9")] == 1
+    assert stored[keys[7]] == 2
+    assert sum(stored.values()) == 1 + 5 + 2 * 5 + 1
+
+
+def test_a_consent_withdrawn_after_the_book_was_read_is_refused_under_the_lock(app, people) -> None:
+    """The consent book is read before the ingestion lock; ``refresh`` under it opens again what
+    changed meanwhile, so a withdrawal that committed in between refuses the record."""
+    runtime = app.state.runtime
+    stage1, consent_id = people.person(1)
+    stage2 = runtime.pseudonymiser.stage2(stage1)
+    with runtime.sessions() as session:
+        book = registry.ConsentBook(session, "40000001", [consent_id], runtime.records.vault, runtime.pseudonymiser)
+        assert book.why_not(consent_id=consent_id, pseudonym=stage2, municipality="GM0363", at=date.today()) is None
+        session.commit()
+        with runtime.sessions() as other:
+            row = registry.find(other, provider_id="40000001", consent_id=consent_id,
+                                pseudonymiser=runtime.pseudonymiser)
+            withdraw_consent(other, runtime.records, row)
+            other.commit()
+        assert book.refresh(session) == 1
+        problem = book.why_not(consent_id=consent_id, pseudonym=stage2, municipality="GM0363", at=date.today())
+        assert problem is not None and problem[0] == "consent-withdrawn"
+        assert book.refresh(session) == 0  # nothing changed since
+
+
+def test_a_consent_of_another_provider_is_missing_from_the_book(app, people) -> None:
+    runtime = app.state.runtime
+    stage1, consent_id = people.person(2)
+    with runtime.sessions() as session:
+        book = registry.ConsentBook(session, "40000002", [consent_id], runtime.records.vault, runtime.pseudonymiser)
+        problem = book.why_not(consent_id=consent_id, pseudonym=runtime.pseudonymiser.stage2(stage1),
+                               municipality="GM0363", at=date.today())
+        assert book.row(consent_id) is None
+    assert problem is not None and problem[0] == "consent-missing"
+
+
+def test_ingestion_stores_and_counts_a_batch_of_many_consents(app, api, provider, people) -> None:
+    """End to end over the new path: every record stored and counted, verify clean."""
+    body = {"records": [people.record(n) for n in range(1, 41)]}
+    response = api.post("/v1/records/batches", json=body, headers=provider)
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 40
+    with app.state.runtime.sessions() as session:
+        assert ingestion.verify(session, app.state.runtime.records).ok
+
+
+@pytest.mark.parametrize("framework", sorted(EXAMPLE_RECORDS))
+def test_the_payload_is_the_compact_json_of_the_record_without_its_pseudonym(framework: str) -> None:
+    record = RECORD_ADAPTER.validate_python(EXAMPLE_RECORDS[framework], context=validation_context(today=date.today()))
+    expected = json.dumps(record.model_dump(mode="json", exclude={"pseudonym"}, exclude_none=True),
+                          separators=(",", ":")).encode()
+    assert RecordVault.payload(record) == expected
+
+
+def _slow_looks_like_bsn(value: str) -> bool:
+    compact = "".join(ch for ch in value if not (ch.isspace() or ch in _SEPARATORS))
+    return len(compact) in (8, 9) and compact.isdecimal()
+
+
+@pytest.mark.parametrize("value", [
+    "p1.v1." + "A" * 43, "123456782", " 123456782", "-123.456.782", "\u2013 12345678", "1234567", "a23456782",
+    "12345678x", "\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669", "\t\n12 34 56 78 2", "", "........",
+    "x 12345678", "12345678", "\u00a0123456782",
+])
+def test_the_fast_path_of_the_bsn_look_alike_check_agrees_with_the_definition(value: str) -> None:
+    assert looks_like_bsn(value) == _slow_looks_like_bsn(value)
+
+
+def test_a_kek_replaced_under_the_same_id_does_not_reuse_the_old_one() -> None:
+    """The unsealer keeps one AESGCM per KEK: a different key under the same id is not it."""
+    kek = generate_kek("k1")
+    sealer = BatchSealer(kek)
+    sealed = sealer.seal(b"payload", b"aad")
+    keks: dict[str, Kek] = {"k1": kek}
+    unsealer = Unsealer(keks, cache_size=1)
+    assert unsealer.open(sealer.wrapped_key, sealed, b"aad") == b"payload"
+    other = BatchSealer(kek)  # a second data key under the same KEK (the cache holds one)
+    assert unsealer.open(other.wrapped_key, other.seal(b"two", b"aad"), b"aad") == b"two"
+    keks["k1"] = Kek(key_id="k1", key=generate_kek("k1").key)
+    with pytest.raises(DecryptionFailed):
+        unsealer.open(sealer.wrapped_key, sealed, b"aad")
