@@ -194,6 +194,9 @@ def serve(
         if settings.resolved_database_url.startswith("sqlite"):
             raise fail("ttp serve: --workers above 1 needs PostgreSQL (TTP_DATABASE_URL); SQLite is the "
                        "single-process embedded default")
+        # Refuse an unsafe configuration or keys here, once, with one clear line: each worker
+        # process would otherwise print its own traceback and uvicorn keep restarting them.
+        start_runtime(settings).close()
         uvicorn.run("app.main:app_factory", factory=True, workers=workers, host=host, port=port,
                     log_level="warning", proxy_headers=True, **UVICORN_OPTIONS)
         return

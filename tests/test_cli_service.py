@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.settings import EXAMPLE_PRIVACY_CONFIG
+
 TTP = [sys.executable, "-m", "app.cli"]
 # Waits end on a signal (the server is ready, the process exited, a report came); this ceiling is
 # only there so that a hung run still ends. A slow machine never gets near it.
@@ -201,3 +203,17 @@ def test_commands_on_a_database_behind_the_migrations_say_to_run_db_upgrade(tmp_
     result = ttp(env, "verify")
     assert (result.returncode, result.stderr) == (
         2, f"ttp: the database is at migration {previous}, this version needs {head}: run `ttp db upgrade`\n")
+
+
+def test_serve_with_workers_refuses_an_unsafe_start_in_one_line(tmp_path: Path, database_url: str) -> None:
+    """Production without keys: `ttp serve --workers 2` says why once and exits, instead of every
+    worker process printing a traceback while uvicorn restarts them."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("--workers above 1 needs PostgreSQL (SQLite's refusal is its own test)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TTP_")}
+    env.update({"TTP_ENV": "production", "TTP_DATA_DIR": str(tmp_path / "var"), "TTP_DATABASE_URL": database_url,
+                "TTP_KEY_DIR": str(tmp_path / "no-keys"), "TTP_PRIVACY_CONFIG": str(EXAMPLE_PRIVACY_CONFIG)})
+    refused = ttp(env, "serve", "--workers", "2", "--port", str(free_port()))
+    assert refused.returncode != 0
+    assert "refusing to start" in refused.stderr and "ttp keys init" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr
