@@ -143,7 +143,34 @@ def records_template(
         sys.stdout.write(csv_template(framework))
 
 
-LIGHT_COMMANDS = (("submit",), ("pseudonymise",), ("keys", "provider-key"), ("records", "template"))
+@records_cli.command("pending")
+def records_pending(
+    server: Annotated[str, typer.Option("--server", help="The TTP's base URL, e.g. https://ttp.example.nl")],
+    agb: Annotated[str, typer.Option("--agb", help="Your AGB code (the organisation of your client)")],
+    credentials: Annotated[Path | None, typer.Option(
+        "--credentials", help="The JSON of `ttp clients add --json` (else TTP_CLIENT_ID, TTP_CLIENT_SECRET)")] = None,
+    private_key: Annotated[Path | None, typer.Option(
+        "--private-key", help="PEM private key: authenticate with private_key_jwt")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the TTP's answer as JSON")] = False,
+) -> None:
+    """Which of your records the published figures do not show yet, and from when they may.
+
+    A quarter is first published at its calendar date; a later change that would single out fewer
+    children than a threshold waits for a later release. Nothing is lost: this lists what waits."""
+    from provider_tool.client import ClientError, load_credentials
+    from provider_tool.pending import fetch, render
+
+    if not agb.isdigit() or len(agb) != 8:
+        raise fail("ttp records pending: --agb must be your 8-digit AGB code")
+    try:
+        body = fetch(server, agb, lambda: load_credentials(credentials, private_key))
+    except ClientError as exc:
+        raise fail(f"ttp records pending: {exc}") from None
+    sys.stdout.write(render(body, as_json=as_json))
+
+
+LIGHT_COMMANDS = (("submit",), ("pseudonymise",), ("keys", "provider-key"), ("records", "template"),
+                  ("records", "pending"))
 
 
 def _is_light(argv: list[str]) -> bool:

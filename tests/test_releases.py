@@ -28,6 +28,8 @@ from app.reports.calendar import Calendar
 from app.reports.periods import Period
 from app.settings import EXAMPLE_PRIVACY_CONFIG, Settings
 from app.web.provider_pages import period_label
+from provider_tool import pending as pending_tool
+from provider_tool.client import Credentials, TtpClient
 from tests.test_http_conventions import assert_problem
 from tests.test_records_api import Population, post
 
@@ -355,7 +357,7 @@ def _pending(api, headers, agb: str) -> list[dict]:
 
 @pytest.mark.slow
 def test_a_change_too_small_to_publish_is_pending_for_its_provider_and_a_large_one_is_published(
-    api, token_for, publish, quarter_loaded, person
+    api, token_for, publish, quarter_loaded, person, make_client
 ) -> None:
     """At the next release, provider A's one late record waits (one child, below every threshold)
     and A's own view says so, with its counts before and after and when it may be shown; provider
@@ -394,6 +396,13 @@ def test_a_change_too_small_to_publish_is_pending_for_its_provider_and_a_large_o
     assert b_after == b_before and b_after["lines"] == []
     # and B cannot ask for A's
     assert_problem(api.get(f"/v1/reports/providers/{PROVIDERS['A']}/pending", headers=b_headers), 404)
+    # so does the provider's tool (`ttp records pending`), through the same endpoint
+    made = make_client("provider", PROVIDERS["A"])
+    tool = TtpClient("https://testserver", Credentials(made.client_id, made.client_secret), http=api)
+    printed = pending_tool.render(pending_tool.fetch("https://testserver", PROVIDERS["A"], lambda: tool.credentials,
+                                                     client=tool))
+    assert f"GM0363        {quarter}  jeugdhulp  1          41       40         1" in printed, printed
+    assert "waiting" in printed and "3.2 " not in printed.split(":\n", 1)[1]
     # the uploads page says the same, in the row of that quarter
     for name, expected in (("A", "1 wijziging wacht"), ("C", "gepubliceerd")):
         page = person("provider", PROVIDERS[name]).get(f"/aanbieder/{PROVIDERS[name]}/aanleveringen")
