@@ -309,6 +309,11 @@ def dpia_annex(loaded: LoadedConfiguration, facts: ServiceFacts) -> Document:
                 "tussen twee publicaties isoleert dus nooit minder personen dan de drempel, en in het bijzonder "
                 "nooit het resultaat van één kind; de publicatie zelf doorloopt daarna dezelfde onderdrukking en "
                 "publicatiecontrole als elke momentopname.",
+                "Wat wacht, ziet de aanbieder zelf: GET /v1/reports/providers/{agb}/pending, de pagina "
+                "Aanleveringen en `ttp records pending` vergelijken zijn eigen records nu met wat de huidige "
+                "publicatie van zijn spiegelfamilie telde, zonder 3.2 en herhaald beroep (die hangen ook van "
+                "records van andere aanbieders af). Van anderen kan hij daaruit hooguit leren dat de wijzigingen "
+                "in een cel te klein waren om te publiceren, nooit een aantal.",
                 "Bekende beperking: in een gepubliceerde wijziging van minstens de drempel aan personen wordt het "
                 "aantal met de uitkomst niet als bandbreedte getoond, zoals bij een kleine teller van een cel wel "
                 "gebeurt (als zij allemaal de uitkomst hadden, laat het verschil dat voor die groep zien).",
