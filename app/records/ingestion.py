@@ -133,16 +133,19 @@ def lock(session: Session) -> bool:
 
 # ---- opening records ----------------------------------------------------------------------------------
 def _open_rows(session: Session, ctx: Context, condition: Any) -> list[Stored]:
+    # Plain rows of the columns opening needs, not ORM objects (a change opens thousands).
     rows = session.execute(
-        select(OutcomeRecord, RecordBatch.kek_id, RecordBatch.wrapped_key)
+        select(OutcomeRecord.id, OutcomeRecord.provider_id, OutcomeRecord.record_id, OutcomeRecord.pseudonym,
+               OutcomeRecord.format_version, OutcomeRecord.ciphertext, OutcomeRecord.settle_month,
+               RecordBatch.kek_id, RecordBatch.wrapped_key)
         .join(RecordBatch, RecordBatch.id == OutcomeRecord.batch_pk)
         .where(condition)
     ).all()
     out = []
-    for row, kek_id, wrapped in rows:
+    for row in rows:
         payload = ctx.vault.open_payload(
             provider_id=row.provider_id, record_id=row.record_id, format_version=row.format_version,
-            kek_id=kek_id, wrapped_key=wrapped, ciphertext=row.ciphertext,
+            kek_id=row.kek_id, wrapped_key=row.wrapped_key, ciphertext=row.ciphertext,
         )
         out.append(Stored(row.provider_id, row.record_id, row.pseudonym, ctx.vault.record(payload, row.pseudonym),
                           row_id=row.id, settle_month=row.settle_month))
