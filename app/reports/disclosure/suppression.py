@@ -305,9 +305,16 @@ def secondary_suppressed(
     primary: Collection[Hashable],
     also_suppress: Collection[Hashable] = (),
     vectors: Sequence[Mapping[int, int]] | None = None,
+    at_risk: Collection[Hashable] | None = None,
 ) -> frozenset[Hashable]:
     """Secondary suppression for a family: the cells (not primary, not in ``also_suppress``)
-    that must be withheld so that no primary cell is a linear combination of published ones."""
+    that must be withheld so that no primary cell is a linear combination of published ones.
+
+    ``at_risk``: the primary cells that publishing *every* candidate would make derivable
+    (:func:`derivable`), when the caller knows them. Only those are followed through the
+    elimination: the cells published are always a subset of the candidates, so a primary cell
+    outside their span stays outside it whatever is chosen, and the result is the same as with
+    every primary cell followed (at a fraction of the work: the others never need reducing)."""
     keys = linked.keys
     if vectors is None:
         vectors = inner_vectors(linked)
@@ -315,6 +322,7 @@ def secondary_suppressed(
     blocked = {index[k] for k in also_suppress} | {index[k] for k in primary}
     zeros = [i for i, key in enumerate(keys) if linked.cells[key].denominator == 0]
     order = [i for i in publication_order(linked, vectors) if i not in blocked]
-    found = gauss_secondary(vectors, sorted(index[k] for k in primary), order, published_first=zeros)
+    followed = primary if at_risk is None else [k for k in at_risk if k in primary]
+    found = gauss_secondary(vectors, sorted(index[k] for k in followed), order, published_first=zeros)
     return frozenset(keys[i] for i in found)
 
