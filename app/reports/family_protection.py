@@ -187,18 +187,24 @@ def _linked(family: Family, base: Mapping[tuple[str, ...], CellCounts]) -> Linke
 
 def _value_counts(family: Family, store: Mapping[tuple[str, ...], Counter[str]],
                   source: str) -> dict[CellKey, Counter[str]]:
-    """True value counts per published-cell key (for means, intervals and response rates)."""
-    out: dict[CellKey, Counter[str]] = defaultdict(Counter)
-    region_of = {m: r for r, members in family.regions.items() for m in members}
+    """True value counts per published-cell key (for means, intervals and response rates).
+
+    Summed per unit and quarter first, then rolled up to half-years, the year and the region
+    (six additions per store entry instead of one per unit, period and breakdown)."""
+    quarterly: dict[CellKey, Counter[str]] = defaultdict(Counter)
     for (unit, quarter, *dims, stored_source), values in store.items():
         if stored_source != source:
             continue
-        units = [unit] + ([region_of[unit]] if unit in region_of else [])
-        year, q = quarter.split("-Q")
-        periods = [quarter, f"{year}-H{1 if int(q) <= 2 else 2}", year]
+        quarterly[CellKey(unit, quarter)].update(values)
+        for dimension, category in zip(family.dimensions, dims, strict=True):
+            quarterly[CellKey(unit, quarter, dimension, category)].update(values)
+    out: dict[CellKey, Counter[str]] = defaultdict(Counter)
+    region_of = {m: r for r, members in family.regions.items() for m in members}
+    for key, values in quarterly.items():
+        units = [key.unit] + ([region_of[key.unit]] if key.unit in region_of else [])
+        year, q = key.period.split("-Q")
+        periods = [key.period, f"{year}-H{1 if int(q) <= 2 else 2}", year]
         for u in units:
             for period in periods:
-                out[CellKey(u, period)].update(values)
-                for dimension, category in zip(family.dimensions, dims, strict=True):
-                    out[CellKey(u, period, dimension, category)].update(values)
+                out[key._replace(unit=u, period=period)].update(values)
     return out

@@ -38,7 +38,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse import diags
+from scipy.sparse import csc_array, diags
 
 from app.reports.disclosure import highs
 from app.reports.disclosure.findings import Reader
@@ -134,8 +134,6 @@ class _Perturbations:
         self.quantity = quantity
         self.along = along
         self.cells = cells
-        matrix = family.equation_matrix[:, cells].tocsr()
-        matrix = matrix[np.flatnonzero(np.diff(matrix.indptr))].tocsc()  # equations touching these cells
         owner: list[int] = []  # column -> position of its cell in ``cells``
         sign: list[float] = []
         upper: list[float] = []
@@ -162,7 +160,7 @@ class _Perturbations:
         self.sign = np.array(sign)
         self.upper = np.array(upper)
         self.cost = np.array(cost)
-        a = (matrix[:, self.owner] @ diags(self.sign)).tocsc()
+        a = (_equations_of(family, cells)[:, self.owner] @ diags(self.sign)).tocsc()
         rows = np.zeros(a.shape[0])
         self.model = highs.HighsModel(a, self.cost.copy(), np.zeros(len(owner)), self.upper.copy(), rows, rows)
         self.solved = 0
@@ -200,6 +198,22 @@ class _Perturbations:
             result = (moves, needs)
         self.model.set_bounds(idx, np.zeros(len(idx)), self.upper[idx])
         return result
+
+
+def _equations_of(family: IndexedFamily, cells: list[int]) -> csc_array:
+    """The family's equations touching ``cells``, over those cells (in the family's order),
+    taken from the column-wise matrix by columns: no slicing of the whole row-wise matrix."""
+    source = family.equation_columns
+    columns = np.asarray(cells, dtype=np.int64)
+    starts = source.indptr[columns]
+    lengths = source.indptr[columns + 1] - starts
+    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    picked = np.arange(indptr[-1]) - np.repeat(indptr[:-1] - starts, lengths)  # entries, column by column
+    rows = source.indices[picked]
+    used = np.unique(rows)
+    renumber = np.zeros(source.shape[0], dtype=np.int64)
+    renumber[used] = np.arange(len(used))
+    return csc_array((source.data[picked], renumber[rows], indptr), shape=(len(used), len(cells)))
 
 
 def secure(

@@ -66,16 +66,18 @@ def sort_key(value: Any) -> tuple:
     Everything in this package iterates in this order, never in dict or set order, so that
     identical input gives identical output however it was assembled.
     """
+    # strings and tuples (of strings) first: they are nearly every key, and no value is both
+    # one of them and None, a bool or an int, so the order of the tests changes no result
+    if isinstance(value, str):
+        return (3, value)
+    if isinstance(value, tuple):
+        return (4, tuple([(3, v) if type(v) is str else sort_key(v) for v in value]))
     if value is None:
         return (0,)
     if isinstance(value, bool):
         return (1, int(value))
     if isinstance(value, int):
         return (2, value)
-    if isinstance(value, str):
-        return (3, value)
-    if isinstance(value, tuple):
-        return (4, tuple(sort_key(v) for v in value))
     return (5, type(value).__name__, repr(value))
 
 
