@@ -305,10 +305,11 @@ class ConsentBook:
         withdrawal reseals its consent; a registration adds one); returns how many changed.
 
         Ingestion makes the book before it takes the ingestion lock, so that API processes on
-        PostgreSQL open their batches' consents side by side, and refreshes it under the lock,
-        where no withdrawal can commit until the batch does: what is checked is then what is
-        committed, as if the book were made under the lock (reading again is a few ms per
-        thousand consents; opening is what costs)."""
+        PostgreSQL open their batches' consents side by side, and refreshes it under the lock: a
+        withdrawal committed by then is seen here (the record is refused), and one that commits later
+        removes the person's records under the same lock after this batch is stored, as when the
+        book was made under the lock (reading again is a few ms per thousand consents; opening is
+        what costs)."""
         changed = 0
         fresh: dict[str, Any] = {}
         for row in self._read(session):
