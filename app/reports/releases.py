@@ -39,9 +39,9 @@ import secrets
 import threading
 import time
 import zlib
-from collections import Counter, OrderedDict, defaultdict, deque
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -565,21 +565,27 @@ def prepare(session: Session, publisher: Publisher, family: Family, year: int, f
 # ---- the whole publication ------------------------------------------------------------------------
 def families_with_data(session: Session, codelists: CodeLists, configuration: PrivacyConfiguration,
                        ) -> list[tuple[Family, int, str]]:
-    """Every (family, year, framework) the store has counts for."""
+    """Every (family, year, framework) the store has counts for: the most recent years first
+    (what people ask for first is published first), within a year the largest families first."""
+    period_year = func.substr(ReportCell.period, 1, 4).label("period_year")
     rows = session.execute(
-        select(ReportCell.municipality, ReportCell.provider_id, ReportCell.framework,
-               func.substr(ReportCell.period, 1, 4)).distinct()
+        select(ReportCell.municipality, ReportCell.provider_id, ReportCell.framework, period_year, func.count())
+        .group_by(ReportCell.municipality, ReportCell.provider_id, ReportCell.framework, period_year)
     ).all()
     out: dict[tuple[str, int, str], Family] = {}
-    for municipality, provider, framework, year in rows:
+    size: Counter[tuple[str, int, str]] = Counter()  # store rows: a proxy for the work of protecting it
+    for municipality, provider, framework, year, count in rows:
         frameworks = [framework] if framework in FRAMEWORKS else []
         for fw in frameworks:
             area = area_family(municipality, codelists, configuration)
             out.setdefault((area.key, int(year), fw), area)
+            size[(area.key, int(year), fw)] += count
             mirror = provider_family(provider)
             out.setdefault((mirror.key, int(year), fw), mirror)
-    # the most recent years first: what people ask for first is published first
-    return [(family, year, fw) for (_, year, fw), family in sorted(out.items(), key=lambda kv: (-kv[0][1], kv[0]))]
+            size[(mirror.key, int(year), fw)] += count
+    # largest first: the worker pool must not end with one long family while the others idle
+    ordered = sorted(out, key=lambda k: (-k[1], -size[k], k))
+    return [(out[k], k[1], k[2]) for k in ordered]
 
 
 #: Fewer families than this are prepared in this process (starting workers costs a second or two).
@@ -657,30 +663,36 @@ def publish_due(sessions: Any, publisher: Publisher, *, on: date | None = None, 
         return made
 
     # a pipeline: this process reads the next families while the workers protect, and stores
-    # each release as it comes back (in the order the families were read); at most two per
-    # worker wait, so memory stays bounded
-    pending: deque[tuple[_Job, Future[tuple[dict[str, Any], dict[str, Any], float]]]] = deque()
+    # each release as soon as it comes back (a long family does not hold up the short ones
+    # behind it); at most two per worker wait, so memory stays bounded
+    pending: dict[Future[tuple[dict[str, Any], dict[str, Any], float]], _Job] = {}
+
+    def keep_finished(block: bool) -> None:
+        finished, _ = wait(pending, return_when=FIRST_COMPLETED) if block else (
+            [f for f in pending if f.done()], None)
+        for future in sorted(finished, key=lambda f: pending[f].started):  # in the order read
+            job = pending.pop(future)
+            content, figures, job.cpu = future.result()
+            keep(job, content, figures)
+
     context = multiprocessing.get_context("spawn")  # never fork a process that runs threads
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init) as pool:
         try:
             for family, year, framework in targets:
                 while len(pending) >= 2 * workers:
-                    job, future = pending.popleft()
-                    content, figures, job.cpu = future.result()
-                    keep(job, content, figures)
+                    keep_finished(block=True)
                 job = read(family, year, framework)
                 if job is None:
                     continue
                 if isinstance(job, Prepared):
                     done(job)
                     continue
-                pending.append((job, pool.submit(_protect, job, publisher.registry, publisher.configuration)))
+                pending[pool.submit(_protect, job, publisher.registry, publisher.configuration)] = job
+                keep_finished(block=False)
             while pending:
-                job, future = pending.popleft()
-                content, figures, job.cpu = future.result()
-                keep(job, content, figures)
+                keep_finished(block=True)
         except BaseException:
-            for _, future in pending:
+            for future in pending:
                 future.cancel()
             raise
     return made
