@@ -18,7 +18,7 @@ from app.crypto.envelope import BatchSealer, DecryptionFailed, Kek, Unsealer, ge
 from app.records import ingestion
 from app.records.schemas import EXAMPLE_RECORDS, RECORD_ADAPTER, validation_context
 from app.records.vault import RecordVault
-from pseudonymisation.bsn import _SEPARATORS, looks_like_bsn
+from pseudonymisation.bsn import looks_like_bsn
 from tests.test_records_api import Population
 
 
@@ -110,8 +110,12 @@ def test_the_payload_is_the_compact_json_of_the_record_without_its_pseudonym(fra
     assert RecordVault.payload(record) == expected
 
 
+#: The separators the definition skips (pseudonymisation.bsn's docstring): dots and (Unicode) dashes.
+SEPARATORS = frozenset(".-\u2010\u2011\u2012\u2013\u2014\u2212")
+
+
 def _slow_looks_like_bsn(value: str) -> bool:
-    compact = "".join(ch for ch in value if not (ch.isspace() or ch in _SEPARATORS))
+    compact = "".join(ch for ch in value if not (ch.isspace() or ch in SEPARATORS))
     return len(compact) in (8, 9) and compact.isdecimal()
 
 
