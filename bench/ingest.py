@@ -84,6 +84,14 @@ class Result:
     payload_bytes: int
     consents: int
     setup_seconds: float
+    #: CPU seconds the service's processes used while the batches were sent (None without /proc).
+    service_cpu_seconds: float | None = None
+
+    @property
+    def cpu_us_per_record(self) -> float | None:
+        if self.service_cpu_seconds is None or not self.records:
+            return None
+        return self.service_cpu_seconds / self.records * 1e6
 
     @property
     def records_per_second(self) -> float:
@@ -120,6 +128,7 @@ def serve(env: dict[str, str], data_dir: Path, workers: int = 1) -> Iterator[str
     extra = ["--workers", str(workers)] if workers > 1 else []
     process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), *extra], env=env,
                                cwd=REPO_ROOT, stdout=log_file, stderr=subprocess.STDOUT)
+    SERVICE_PIDS[base] = process.pid
     try:
         while True:  # until it answers or exits: a busy machine is slow, not broken
             if process.poll() is not None:
@@ -140,6 +149,37 @@ def serve(env: dict[str, str], data_dir: Path, workers: int = 1) -> Iterator[str
             process.kill()
             process.wait()
         log_file.close()
+        SERVICE_PIDS.pop(base, None)
+
+
+#: The ``ttp serve`` process of each running service, by its base URL (for :func:`service_cpu_seconds`).
+SERVICE_PIDS: dict[str, int] = {}
+
+
+def service_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds (user + system) used so far by ``pid`` and every process under it (the workers of
+    ``serve --workers N``), from /proc; None where there is no /proc. Unlike the wall clock, this
+    hardly moves when other processes share the machine's cores."""
+    proc = Path("/proc")
+    if not (proc / str(pid) / "stat").exists():
+        return None
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended meanwhile
+        process = int(stat.parent.name)
+        parents[process] = int(fields[1])  # ppid; utime and stime are fields 14 and 15 of stat
+        ticks[process] = int(fields[11]) + int(fields[12])
+    tree = {pid}
+    grown = True
+    while grown:
+        below = {p for p, parent in parents.items() if parent in tree} - tree
+        grown = bool(below)
+        tree |= below
+    return sum(ticks.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")
 
 
 def token(base: str, client_id: str, client_secret: str) -> str:
@@ -294,15 +334,19 @@ def run_backend(backend: str, database_url: str | None, args: argparse.Namespace
             setup_seconds = time.perf_counter() - setup_started
             log(f"[{backend}] sending {len(bodies)} batches of at most {args.batch_size} "
                 f"(concurrency {concurrency}, workers {workers}) ...")
+            cpu_before = service_cpu_seconds(SERVICE_PIDS[base])
             seconds = send_batches(base, bodies, tokens, concurrency)
-            log(f"[{backend}] {len(population.records)} records in {seconds:.2f} s")
+            cpu_after = service_cpu_seconds(SERVICE_PIDS[base])
+            service_cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
+            log(f"[{backend}] {len(population.records)} records in {seconds:.2f} s"
+                + (f", service CPU {service_cpu:.2f} s" if service_cpu is not None else ""))
 
         payload_bytes = average_ciphertext_bytes(url)
         log(f"[{backend}] raw ceiling: {len(population.records)} rows of {payload_bytes} bytes ...")
         raw = raw_ceiling(url, len(population.records), args.batch_size, payload_bytes,
                           [p.agb for p in population.providers])
         return Result(backend_label, workers, concurrency, len(population.records), seconds, raw, payload_bytes,
-                      len(ids), setup_seconds)
+                      len(ids), setup_seconds, service_cpu)
     finally:
         if args.keep:
             log(f"[{backend}] kept {data_dir}")
@@ -347,9 +391,11 @@ def postgres_database(server: str) -> Iterator[str]:
 
 
 def print_table(results: list[Result], args: argparse.Namespace) -> None:
-    header = ("backend", "workers", "clients", "records", "seconds", "records/s", "raw rows/s", "ratio")
+    header = ("backend", "workers", "clients", "records", "seconds", "records/s", "raw rows/s", "ratio",
+              "service CPU us/record")
     rows = [(r.backend, str(r.workers), str(r.concurrency), f"{r.records:,}", f"{r.seconds:.2f}",
-             f"{r.records_per_second:,.0f}", f"{r.raw_rows_per_second:,.0f}", f"{r.ratio:.3f}") for r in results]
+             f"{r.records_per_second:,.0f}", f"{r.raw_rows_per_second:,.0f}", f"{r.ratio:.3f}",
+             "-" if r.cpu_us_per_record is None else f"{r.cpu_us_per_record:,.0f}") for r in results]
     widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
     print()
     print(f"ingestion over HTTP: batches of {args.batch_size:,}, seed {args.seed}; clients = requests at once; "
@@ -360,6 +406,8 @@ def print_table(results: list[Result], args: argparse.Namespace) -> None:
     for r in results:
         print(f"  {r.backend} x{r.workers}: {r.consents:,} consents registered first (set-up {r.setup_seconds:.1f} s, "
               f"not measured); raw payload {r.payload_bytes} bytes per row")
+    print("service CPU: user + system seconds of the service's processes while the batches were sent, per record "
+          "(the database server's own CPU not included on PostgreSQL); steadier than records/s on a shared machine")
     print(GOAL)
 
 
