@@ -174,7 +174,6 @@ def serve(
 
     from app.main import create_app
     from app.observability import UVICORN_OPTIONS
-    from app.runtime import StartupRefused
 
     settings = Settings()
     if not settings.is_production:
@@ -200,10 +199,9 @@ def serve(
         uvicorn.run("app.main:app_factory", factory=True, workers=workers, host=host, port=port,
                     log_level="warning", proxy_headers=True, **UVICORN_OPTIONS)
         return
-    try:
-        app = create_app(settings, publish_on_start=True)
-    except StartupRefused as exc:
-        raise fail(f"ttp: refusing to start: {exc}") from None
+    # Refuses (exit 2, one line) an unsafe configuration or keys, and a database that is not at
+    # the latest migration ("run `ttp db upgrade`": production never migrates on start).
+    app = create_app(settings, start_runtime(settings), publish_on_start=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True, **UVICORN_OPTIONS)
 
 

@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 tables. Every change here needs an alembic migration under ``migrations/``."""
+"""SQLAlchemy 2 tables. Every change here needs an alembic migration under ``app/migrations/``."""
 
 from __future__ import annotations
 

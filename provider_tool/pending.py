@@ -39,7 +39,7 @@ def fetch(server: str, agb: str, credentials: Callable[[], Credentials],
 
 
 def rows(body: dict[str, Any]) -> list[tuple[str, ...]]:
-    out = []
+    out: list[tuple[str, ...]] = []
     for line in body["lines"]:
         published = "" if line["published_records"] is None else str(line["published_records"])
         out.append((line["municipality"], line["period"], line["framework"], line["indicator"], str(line["records"]),

@@ -217,3 +217,18 @@ def test_serve_with_workers_refuses_an_unsafe_start_in_one_line(tmp_path: Path, 
     assert refused.returncode != 0
     assert "refusing to start" in refused.stderr and "ttp keys init" in refused.stderr, refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_serve_in_production_on_a_database_without_the_schema_says_to_run_db_upgrade(tmp_path: Path) -> None:
+    """Production never migrates on start: on an empty database `ttp serve` says what to run and
+    exits, instead of a traceback about a missing table."""
+    from app.crypto.keyring import Keyring
+
+    Keyring.create(tmp_path / "keys", origin="production")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TTP_")}
+    env.update({"TTP_ENV": "production", "TTP_DATA_DIR": str(tmp_path / "var"),
+                "TTP_DATABASE_URL": f"sqlite:///{tmp_path}/empty.sqlite3", "TTP_KEY_DIR": str(tmp_path / "keys"),
+                "TTP_PRIVACY_CONFIG": str(EXAMPLE_PRIVACY_CONFIG)})
+    refused = ttp(env, "serve", "--port", str(free_port()))
+    assert refused.returncode == 2, refused.stderr
+    assert "ttp db upgrade" in refused.stderr and "Traceback" not in refused.stderr, refused.stderr

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_PACKAGES = ("app", "consent", "pseudonymisation", "tests", "bench", "migrations")
+PROJECT_PACKAGES = ("app", "consent", "pseudonymisation", "tests", "bench")
 
 
 def _python_files(*folders: str) -> Iterator[Path]:
