@@ -608,7 +608,8 @@ def publish_due(sessions: Any, publisher: Publisher, *, on: date | None = None, 
                 progress: Callable[[Prepared], None] | None = None) -> list[Prepared]:
     """Make every family's release due at the latest slot on or before ``on`` (today).
 
-    Families are read, composed and stored here, one transaction each, in order; protecting them
+    Families are read and composed here in the order of :func:`families_with_data` (largest first)
+    and stored here as their protection ends, one transaction each; protecting them
     (the pure, CPU-bound part) runs in ``workers`` processes (default :func:`default_workers`; 1:
     all in this process). ``progress`` is called with each family's result as it is made (an
     exception from it stops the publication: what was stored stays)."""
