@@ -250,7 +250,8 @@ class PendingListOut(BaseModel):
         "do not show them yet; without 3.2 and herhaald beroep, which depend on other providers' records too"))
 
 
-@router.get("/reports/providers/{agb}/pending", response_model=PendingListOut, responses=problem_responses(401, 403),
+@router.get("/reports/providers/{agb}/pending", response_model=PendingListOut,
+            responses=problem_responses(401, 403, 404),
             summary="Your records that the published figures do not show yet, and when they may",
             name="reports.provider_pending")
 @audited("reports.provider_pending")
