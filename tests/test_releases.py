@@ -466,6 +466,15 @@ def test_two_workers_publish_each_release_once_and_stop_on_sigterm(api, token_fo
     workers = [subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=environment_for_cli,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     try:
+        # readiness: each worker says it runs the jobs (its SIGTERM handler is in place by then). The
+        # test's own app may publish at a period's start too; a SIGTERM before a worker is up killed it.
+        for process in workers:
+            assert process.stderr is not None
+            seen = []
+            while not seen or "running the periodic jobs" not in seen[-1]:
+                line = process.stderr.readline()
+                assert line, "".join(seen)  # the worker ended before it was up
+                seen.append(line)
         with app.state.runtime.sessions() as session:
             while True:  # readiness: until both families' releases exist (or a worker dies)
                 for process in workers:
