@@ -134,35 +134,49 @@ class _Perturbations:
         self.quantity = quantity
         self.along = along
         self.cells = cells
-        owner: list[int] = []  # column -> position of its cell in ``cells``
-        sign: list[float] = []
-        upper: list[float] = []
-        cost: list[float] = []
-        self.main: dict[int, tuple[int, int]] = {}  # cell -> (up column, down column)
-        self.beyond: dict[int, tuple[int, int]] = {}
-        for k, c in enumerate(cells):
-            banded = quantity == 1 and c in family.band and c not in suppressed
-            down, up = _room(family, quantity, c, along, withheld=not banded)
-            weight = _FREE if c in suppressed or banded else float(family.d[c])
-            self.main[c] = (len(owner), len(owner) + 1)
-            owner += [k, k]
-            sign += [1.0, -1.0]
-            upper += [up, down]
-            cost += [weight, weight]
-            if banded:
-                full_down, full_up = _room(family, quantity, c, along)
-                self.beyond[c] = (len(owner), len(owner) + 1)
-                owner += [k, k]
-                sign += [1.0, -1.0]
-                upper += [full_up - up, full_down - down]
-                cost += [float(family.d[c])] * 2
-        self.owner = np.array(owner)
-        self.sign = np.array(sign)
-        self.upper = np.array(upper)
-        self.cost = np.array(cost)
+        # the columns, built array-wise (the same as taking the cells one by one: an up and a
+        # down column each, and a second pair after them for a published band cell's numerator)
+        size = len(cells)
+        index = np.asarray(cells, dtype=np.int64)
+        self.index = index
+        d = family.d[index].astype(np.int64)
+        n = family.n[index].astype(np.int64)
+        withheld_now = np.fromiter((c in suppressed for c in cells), dtype=bool, count=size)
+        if quantity == 1 and family.band:
+            banded = np.fromiter((c in family.band for c in cells), dtype=bool, count=size) & ~withheld_now
+        else:
+            banded = np.zeros(size, dtype=bool)
+        if quantity == 0:  # see _room
+            down = np.minimum(n, d - 1) if along else d - np.maximum(1, n)
+            up = np.full(size, family.cap)
+        else:
+            down, up = n, d - n
+        full_down, full_up = down.astype(float), up.astype(float)
+        down, up = full_down.copy(), full_up.copy()
+        for k in np.flatnonzero(banded):
+            lo, hi = family.band[cells[k]]
+            down[k], up[k] = float(n[k] - lo), float(hi - n[k])
+        weight = np.where(withheld_now | banded, _FREE, d.astype(float))
+        width = np.where(banded, 4, 2)
+        start = np.zeros(size, dtype=np.int64)
+        np.cumsum(width[:-1], out=start[1:])
+        columns = int(width.sum())
+        owner = np.repeat(np.arange(size), width)
+        offset = np.arange(columns) - np.repeat(start, width)  # 0, 1 (main pair), 2, 3 (beyond)
+        self.sign = np.where(offset % 2 == 0, 1.0, -1.0)
+        main_up, beyond = offset == 0, offset >= 2
+        self.upper = np.where(main_up, up[owner], down[owner])
+        self.upper[beyond] = np.where(offset[beyond] == 2, full_up[owner[beyond]] - up[owner[beyond]],
+                                      full_down[owner[beyond]] - down[owner[beyond]])
+        self.cost = np.where(beyond, d[owner].astype(float), weight[owner])
+        self.owner = owner
+        starts = start.tolist()
+        self.main: dict[int, tuple[int, int]] = {c: (j, j + 1) for c, j in zip(cells, starts, strict=True)}
+        self.beyond: dict[int, tuple[int, int]] = {
+            cells[k]: (starts[k] + 2, starts[k] + 3) for k in np.flatnonzero(banded).tolist()}
         a = (_equations_of(family, cells)[:, self.owner] @ diags(self.sign)).tocsc()
         rows = np.zeros(a.shape[0])
-        self.model = highs.HighsModel(a, self.cost.copy(), np.zeros(len(owner)), self.upper.copy(), rows, rows)
+        self.model = highs.HighsModel(a, self.cost.copy(), np.zeros(columns), self.upper.copy(), rows, rows)
         self.solved = 0
 
     def withheld(self, cells: Iterable[int]) -> None:
@@ -193,8 +207,9 @@ class _Perturbations:
             moved = np.flatnonzero(x > 1e-7)
             y = np.zeros(len(self.cells))
             np.add.at(y, self.owner[moved], x[moved] * self.sign[moved])
-            moves = {self.cells[k]: float(round(y[k], 9)) for k in np.flatnonzero(np.abs(y) > 1e-7)}
-            needs = {self.cells[self.owner[j]] for j in moved if self.cost[j] > _FREE}
+            nonzero = np.flatnonzero(np.abs(y) > 1e-7)
+            moves = dict(zip(self.index[nonzero].tolist(), np.round(y[nonzero], 9).tolist(), strict=True))
+            needs = set(self.index[self.owner[moved[self.cost[moved] > _FREE]]].tolist())
             result = (moves, needs)
         self.model.set_bounds(idx, np.zeros(len(idx)), self.upper[idx])
         return result

@@ -210,13 +210,61 @@ def derivable(vectors: Sequence[Mapping[int, int]], published: Iterable[int], ta
 
     A check only (one basis of the published span, then one reduction per target): cheaper
     than :func:`gauss_secondary`, which keeps every primary reduced while it chooses.
+
+    Span membership does not depend on the order the published vectors come in, so they are
+    taken in the cheapest one. First the columns the published cells pin down on their own are
+    peeled off: a published vector with one non-zero column ``c`` puts the unit vector ``e_c`` in
+    the span, and then ``span(V + e_c)`` is ``span(V without column c) + e_c``, so column ``c``
+    can be dropped from every vector (a target is in the span exactly when what is left of it
+    is in the span of what is left of the others). Dropping columns may leave more vectors with
+    one column: repeated until none is. What is left (usually a small core) is eliminated
+    exactly as before, the shortest vectors first (less fill-in), without duplicates.
     """
+    published = list(published)
+    remaining: dict[int, dict[int, int]] = {}
+    holders: dict[int, list[int]] = defaultdict(list)  # column -> published vectors with it
+    single: list[int] = []
+    for index in published:
+        vector = {c: v for c, v in vectors[index].items() if v}
+        if not vector:
+            continue
+        remaining[index] = vector
+        for column in vector:
+            holders[column].append(index)
+        if len(vector) == 1:
+            single.append(index)
+    known: set[int] = set()
+    while single:
+        left = remaining.get(single.pop())
+        if left is None or len(left) != 1:
+            continue
+        (column,) = left
+        known.add(column)
+        for other in holders.pop(column, ()):
+            rest = remaining.get(other)
+            if rest is None or column not in rest:
+                continue
+            del rest[column]
+            if not rest:
+                del remaining[other]
+            elif len(rest) == 1:
+                single.append(other)
     basis = _Basis()
-    for index in sorted(published, key=lambda i: (-len(vectors[i]), i)):
-        vector = basis.reduce(vectors[index])
+    seen: set[tuple[tuple[int, int], ...]] = set()
+    for index in sorted(remaining, key=lambda i: (len(remaining[i]), i)):
+        line = _normalise(remaining[index])
+        if line in seen:
+            continue
+        seen.add(line)
+        vector = basis.reduce(remaining[index])
         if vector:
             basis.add(vector)
-    return [t for t in targets if not basis.reduce(vectors[t])]
+    out = []
+    for t in targets:
+        rest = {c: v for c, v in vectors[t].items() if v and c not in known}
+        if not rest or not basis.reduce(rest):
+            out.append(t)
+    return out
 
 
 def vectors_from_equations(size: int, equations: Iterable[tuple[int, Sequence[int]]]) -> list[Vector]:
