@@ -253,12 +253,17 @@ def key_dir(tmp_path: Path, development_keys: Path) -> Path:
 
 
 def settings_for(data_dir: Path, database_url: str, key_dir: Path) -> Settings:
+    """A test app's settings: no periodic jobs in the app (``run_jobs=False``), as behind a separate
+    ``ttp worker``. A job in the app fires on the clock's period marks (releases every ten minutes),
+    which a test that happens to straddle one sees as a change it did not make; tests of the jobs
+    run them by hand or start processes with them on."""
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
         key_dir=key_dir,
         privacy_config=EXAMPLE_PRIVACY_CONFIG,
         log_level="WARNING",
+        run_jobs=False,
     )
 
 

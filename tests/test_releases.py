@@ -46,7 +46,7 @@ def settings(tmp_path: Path, database_url: str, key_dir: Path) -> Settings:
     config = tmp_path / "privacy.toml"
     config.write_text(text, encoding="utf-8")
     return Settings(data_dir=tmp_path, database_url=database_url, key_dir=key_dir, privacy_config=config,
-                    log_level="WARNING")
+                    log_level="WARNING", run_jobs=False)
 
 
 def _slots() -> tuple[date, date, Period]:
