@@ -59,6 +59,6 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 @pytest.mark.slow
 @schema.parametrize()
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_conforms_to_its_document(case, headers_for) -> None:
     case.call_and_validate(headers={**(case.headers or {}), **headers_for(case.path)}, checks=CHECKS)
