@@ -27,8 +27,15 @@ lint: $(STAMP)
 # PostgreSQL cluster); `make test TEST_WORKERS=0` runs in one process.
 TEST_WORKERS ?= auto
 
-test: lint
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
+# mypy runs beside pytest (the tests spend much of their time waiting on served processes), and
+# either failing fails the target.
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy & typecheck=$$!; \
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal; tests=$$?; \
+	wait $$typecheck; types=$$?; \
+	if [ $$types -ne 0 ]; then echo "make test: mypy found problems (above)"; fi; \
+	exit $$(( tests != 0 || types != 0 ))
 
 # The inner loop: ruff, then the tests not marked slow, on SQLite only, on every core.
 # `make test` runs everything on both databases.
