@@ -74,6 +74,12 @@ class HighsModel:
         return self._status == _core.HighsModelStatus.kOptimal
 
     @property
+    def iterations(self) -> int:
+        """Simplex iterations of the last solve (a measure of work that does not depend on the
+        machine's load)."""
+        return int(self._highs.getInfo().simplex_iteration_count)
+
+    @property
     def status(self) -> str:
         """The model status of the last solve, in HiGHS's words."""
         return self._highs.modelStatusToString(self._status)
