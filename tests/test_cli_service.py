@@ -164,6 +164,51 @@ def test_serve_then_client_token_and_authenticated_call(server: str, environment
     assert store.stdout.startswith("aggregate store matches: ") and " 0 records" not in store.stdout
 
 
+def release_workers(pid: int) -> list[int]:
+    """The publication's worker processes (multiprocessing spawn) among a process's children."""
+    found = []
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in children.read_text().split():
+            try:
+                if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    found.append(int(child))
+            except FileNotFoundError:
+                pass
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "State:\tZ" not in status  # a zombie has ended; only its exit status waits to be read
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads the process tree from /proc")
+def test_a_killed_service_leaves_no_release_worker_running(environment: dict[str, str], tmp_path: Path) -> None:
+    # ttp serve publishes the demo's releases at start in worker processes. Killed with SIGKILL
+    # (the OOM killer, a pod eviction), it cannot shut them down: before, they went on protecting
+    # families nobody would store, for minutes, beside the restarted service.
+    process, _ = start_server(environment, tmp_path)
+    try:
+        started = time.monotonic()
+        while not (workers := release_workers(process.pid)):
+            assert process.poll() is None, "ttp serve exited"
+            assert time.monotonic() - started < CEILING, "the publication at start never started its workers"
+            time.sleep(0.05)
+    finally:
+        process.kill()
+        process.wait()
+    # A worker checks its parent twice a second; two minutes leave a loaded machine ample room,
+    # while the workers it guards against run on for as long as the publication (or forever idle).
+    killed = time.monotonic()
+    while left := [pid for pid in workers if alive(pid)]:
+        assert time.monotonic() - killed < 120, f"{len(left)} release workers still run after the service was killed"
+        time.sleep(0.1)
+
+
 @pytest.mark.slow
 def test_clients_add_refuses_bad_input(environment: dict[str, str]) -> None:
     assert ttp(environment, "db", "upgrade").returncode == 0

@@ -597,10 +597,23 @@ def default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def _worker_init() -> None:
+def _worker_init(parent: int) -> None:
     # a worker's log lines would bypass the service's JSON formatter (and its allow-list) on
     # stderr: the parent logs what a release withheld when it stores it
     logging.disable(logging.CRITICAL)
+    # A service killed (SIGKILL, OOM) in the middle of a publication cannot shut its pool down,
+    # and a worker would go on protecting a family nobody will store, for minutes, beside the
+    # restarted service: each worker ends itself once its parent is gone. The parent's pid comes
+    # from the parent: a worker still importing when the service was killed would otherwise take
+    # its new parent (init) for the service.
+    threading.Thread(target=_end_with_parent, args=(parent,), name="end-with-parent",
+                     daemon=True).start()
+
+
+def _end_with_parent(parent: int, every: float = 0.5) -> None:
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(0)
 
 
 def publish_due(sessions: Any, publisher: Publisher, *, on: date | None = None, store: bool = True,
@@ -677,7 +690,8 @@ def publish_due(sessions: Any, publisher: Publisher, *, on: date | None = None, 
             keep(job, content, figures)
 
     context = multiprocessing.get_context("spawn")  # never fork a process that runs threads
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init,
+                             initargs=(os.getpid(),)) as pool:
         try:
             for family, year, framework in targets:
                 while len(pending) >= 2 * workers:
