@@ -1,20 +1,24 @@
 """What the faster ingestion path (issue 14, "Ingest speed") keeps exactly as it was: the consent
 check against what is committed, the aggregate store's counts on both databases, the payload bytes,
-the BSN look-alike check, and the unsealing of data keys under a replaced KEK."""
+the BSN look-alike check, the unsealing of data keys under a replaced KEK, and the consents a
+process keeps opened (what it sealed or opened is not opened again, and nothing else is taken for it)."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import replace
 from datetime import date
 
 import pytest
+from sqlalchemy import select, update
 
 from app import aggregate_store
 from app.aggregate_store import StoreKey
 from app.consents import registry
 from app.consents.withdrawal import withdraw_consent
-from app.crypto.envelope import BatchSealer, DecryptionFailed, Kek, Unsealer, generate_kek
+from app.crypto.envelope import BatchSealer, DecryptionFailed, Kek, UnknownKek, Unsealer, generate_kek
+from app.models import ConsentRecord
 from app.records import ingestion
 from app.records.schemas import EXAMPLE_RECORDS, RECORD_ADAPTER, validation_context
 from app.records.vault import RecordVault
@@ -141,3 +145,97 @@ def test_a_kek_replaced_under_the_same_id_does_not_reuse_the_old_one() -> None:
     keks["k1"] = Kek(key_id="k1", key=generate_kek("k1").key)
     with pytest.raises(DecryptionFailed):
         unsealer.open(sealer.wrapped_key, sealed, b"aad")
+
+
+# ---- consents kept opened ---------------------------------------------------------------------
+def _coverage_row(session, consent_id: str, runtime):
+    consents = ConsentRecord.__table__
+    return session.execute(
+        select(*(consents.c[name] for name in registry._COVERAGE_COLUMNS))
+        .where(consents.c.consent_id_hash == runtime.pseudonymiser.consent_id_hash(consent_id))
+    ).one()
+
+
+def test_a_batch_does_not_open_again_the_consents_its_registration_just_sealed(app, api, provider, people) -> None:
+    """Consents registered one by one each have their own data key; the batch that names them
+    right after unwraps none of those keys (the records' own key is sealed, not unwrapped), and a
+    process that did not register them (its opened consents cleared) unwraps every one."""
+    runtime = app.state.runtime
+    unsealer = runtime.records.vault.unsealer
+    body = {"records": [people.record(n) for n in range(1, 13)]}  # registers 12 consents first
+    before = unsealer.unwrap_count
+    response = api.post("/v1/records/batches", json=body, headers=provider)
+    assert response.status_code == 200, response.text
+    assert unsealer.unwrap_count == before
+
+    runtime.records.vault.opened.clear()
+    unsealer.clear()
+    before = unsealer.unwrap_count
+    response = api.post("/v1/records/batches", json=body, headers=provider)  # the same records again
+    assert response.status_code == 200, response.text
+    assert response.json()["replaced"] == 12
+    assert unsealer.unwrap_count - before >= 12  # every consent's key (and the replaced records' batch key)
+    with runtime.sessions() as session:
+        assert ingestion.verify(session, runtime.records).ok
+
+
+def test_a_sealed_consent_copied_onto_another_row_does_not_open_even_when_kept_opened(app, people) -> None:
+    """The attacker with write access to the database copies the sealed columns of a consent this
+    process holds opened (one covering GM0363) onto another consent's row: the row is opened
+    again, and fails as it would have, instead of taking the kept consent for it."""
+    runtime = app.state.runtime
+    keys = runtime.records.vault
+    _, kept_id = people.person(1)
+    _, other_id = people.person(2)
+    with runtime.sessions() as session:
+        kept = _coverage_row(session, kept_id, runtime)
+        assert registry.coverage_model(kept, keys).municipalities  # opened and kept
+        session.execute(update(ConsentRecord)
+                        .where(ConsentRecord.consent_id_hash == runtime.pseudonymiser.consent_id_hash(other_id))
+                        .values(kek_id=kept.kek_id, wrapped_key=kept.wrapped_key, sealed=kept.sealed))
+        session.flush()
+        copied = _coverage_row(session, other_id, runtime)
+        with pytest.raises(DecryptionFailed):
+            registry.coverage_model(copied, keys)
+        session.rollback()
+
+
+def test_a_consent_withdrawn_by_another_process_is_not_taken_from_the_kept_one(app, people) -> None:
+    """Another API process (its own vault, the same keys) withdraws a consent this process holds
+    opened as given: this process reads the resealed row and sees the withdrawal."""
+    runtime = app.state.runtime
+    stage1, consent_id = people.person(3)
+    stage2 = runtime.pseudonymiser.stage2(stage1)
+    with runtime.sessions() as session:
+        book = registry.ConsentBook(session, "40000001", [consent_id], runtime.records.vault, runtime.pseudonymiser)
+        assert book.why_not(consent_id=consent_id, pseudonym=stage2, municipality="GM0363", at=date.today()) is None
+    elsewhere = replace(runtime.records, vault=RecordVault(runtime.records.vault.active_kek,
+                                                           runtime.records.vault.keks,
+                                                           runtime.records.vault.rom_instruments))
+    with runtime.sessions() as other:
+        row = registry.find(other, provider_id="40000001", consent_id=consent_id, pseudonymiser=runtime.pseudonymiser)
+        withdraw_consent(other, elsewhere, row)
+        other.commit()
+    with runtime.sessions() as session:
+        book = registry.ConsentBook(session, "40000001", [consent_id], runtime.records.vault, runtime.pseudonymiser)
+        problem = book.why_not(consent_id=consent_id, pseudonym=stage2, municipality="GM0363", at=date.today())
+    assert problem is not None and problem[0] == "consent-withdrawn"
+
+
+def test_a_kept_consent_is_not_used_once_its_kek_is_gone_or_replaced(app, people) -> None:
+    runtime = app.state.runtime
+    keys = RecordVault(runtime.records.vault.active_kek, dict(runtime.records.vault.keks),
+                       runtime.records.vault.rom_instruments)
+    _, consent_id = people.person(4)
+    with runtime.sessions() as session:
+        row = _coverage_row(session, consent_id, runtime)
+    assert registry.coverage_model(row, keys).municipalities
+    assert len(keys.opened) == 1
+    kek = keys.keks.pop(row.kek_id)
+    with pytest.raises(UnknownKek):
+        registry.coverage_model(row, keys)
+    keys.keks[row.kek_id] = Kek(key_id=row.kek_id, key=generate_kek(row.kek_id).key)  # other bytes, the same id
+    with pytest.raises(DecryptionFailed):
+        registry.coverage_model(row, keys)
+    keys.keks[row.kek_id] = kek
+    assert registry.coverage_model(row, keys).municipalities

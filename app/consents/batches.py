@@ -35,7 +35,7 @@ from app.consents.registry import (
     new_fields,
     status,
 )
-from app.consents.sealing import ConsentKeys, new_sealer, seal_onto
+from app.consents.sealing import ConsentKeys, SealedFields, new_sealer, seal_onto
 from app.models import ConsentRecord
 from app.privacy.configuration import PrivacyConfiguration
 from app.pseudonyms import InvalidPseudonym, TtpPseudonymiser
@@ -109,7 +109,7 @@ def register_batch(
     now = datetime.now(UTC)
     sealer = new_sealer(keys.active_kek)  # one data key for the consents this batch makes
     results: list[Registered] = []
-    new_rows: list[tuple[ConsentRecord, consent.Consent]] = []
+    new_rows: list[tuple[ConsentRecord, consent.Consent, SealedFields]] = []
     for new, ref_hash, pseudonym in zip(items, hashes, stage2, strict=True):
         found = existing.get(ref_hash)
         if found is not None:
@@ -129,17 +129,20 @@ def register_batch(
             withdrawal_method=model.withdrawal_method,
         )
         row.consent_id = consent_id
-        seal_onto(row, sealer, new_fields(consent_id, model, now))
-        new_rows.append((row, model))
+        fields = new_fields(consent_id, model, now)
+        seal_onto(row, sealer, fields)
+        new_rows.append((row, model, fields))
         results.append(Registered(row.consent_id, "", created=True))
     try:
         with session.begin_nested():
-            session.add_all(row for row, _ in new_rows)
+            session.add_all(row for row, _, _ in new_rows)
             session.flush()
     except IntegrityError:
         raise ConsentRefused("consent-exists", "a consent of this batch was registered at the same moment; "
                              "nothing was stored: send the batch again") from None
-    fresh = {row.consent_id: consent.status_at(model, today).value for row, model in new_rows}
+    for row, _, fields in new_rows:  # the records that follow name them: not opened again
+        keys.opened.remember(row, fields, keys.unsealer)
+    fresh = {row.consent_id: consent.status_at(model, today).value for row, model, _ in new_rows}
     return [Registered(r.consent_id, fresh[r.consent_id], True) if r.created else r for r in results]
 
 

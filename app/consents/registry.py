@@ -92,6 +92,11 @@ def to_model(row: Any, fields: SealedFields) -> consent.Consent:
     else:
         data_categories, controller, recipients = (getattr(row, "data_categories", ()), getattr(row, "controller", ""),
                                                    getattr(row, "recipients", ()))
+    return _model(row, fields, data_categories, controller, recipients)
+
+
+def _model(row: Any, fields: SealedFields, data_categories: Iterable[str], controller: str,
+           recipients: Iterable[str]) -> consent.Consent:
     return consent.Consent(
         consent_ref=row.consent_ref_hash,
         provider_id=row.provider_id,
@@ -117,8 +122,18 @@ def _aware(at: datetime) -> datetime:
 
 
 def fields_of(row: Any, keys: ConsentKeys) -> SealedFields:
-    """The sealed fields of a stored consent, opened."""
-    return open_fields(keys.unsealer, row)
+    """The sealed fields of a stored consent, opened (once per process while it stays the same)."""
+    return open_fields(keys.unsealer, row, keys.opened)
+
+
+def coverage_model(row: Any, keys: ConsentKeys) -> consent.Consent:
+    """The consent model of a row holding the coverage columns (``_COVERAGE_COLUMNS``), as
+    :func:`to_model` builds it, kept beside the opened fields while the row stays the same."""
+    entry = keys.opened.entry(row, keys.unsealer)
+    model_key = (row.purpose, row.withdrawal_method)
+    if entry.model is None or entry.model_key != model_key:
+        entry.model, entry.model_key = _model(row, entry.fields, (), "", ()), model_key
+    return entry.model
 
 
 def new_fields(consent_id: str, model: consent.Consent, created_at: datetime) -> SealedFields:
@@ -193,7 +208,8 @@ def register(
         withdrawal_method=model.withdrawal_method,
     )
     row.consent_id = consent_id
-    seal_onto(row, new_sealer(keys.active_kek), new_fields(consent_id, model, now))
+    fields = new_fields(consent_id, model, now)
+    seal_onto(row, new_sealer(keys.active_kek), fields)
     try:
         with session.begin_nested():
             session.add(row)
@@ -203,6 +219,7 @@ def register(
         _refuse_existing(session, provider_id, ref_hash, keys)
         raise
     session.flush()
+    keys.opened.remember(row, fields, keys.unsealer)
     return row
 
 
@@ -248,6 +265,7 @@ def withdraw(row: ConsentRecord, keys: ConsentKeys, at: datetime | None = None) 
     consent.withdraw(to_model(row, fields), at)  # the library's rules (raises if final)
     withdrawn = fields.with_event(Event(type=consent.ConsentEventType.WITHDRAWN.value, at=at))
     seal_onto(row, new_sealer(keys.active_kek), withdrawn)  # a new data key: a sealer is never reused
+    keys.opened.remember(row, withdrawn, keys.unsealer)
     return True
 
 
@@ -280,7 +298,7 @@ class ConsentBook:
         for row in self._read(session):
             consent_id = self._by_hash[row.consent_id_hash]
             self._rows[consent_id] = row
-            self._models[consent_id] = to_model(row, fields_of(row, keys))
+            self._models[consent_id] = coverage_model(row, keys)
 
     def _read(self, session: Session) -> list[Any]:
         """The provider's rows of the batch's consents (plain rows, not ORM objects: a batch may
@@ -316,7 +334,7 @@ class ConsentBook:
             consent_id = self._by_hash[row.consent_id_hash]
             fresh[consent_id] = row
             if self._rows.get(consent_id) != row:
-                self._models[consent_id] = to_model(row, fields_of(row, self._keys))
+                self._models[consent_id] = coverage_model(row, self._keys)
                 changed += 1
         for consent_id in set(self._rows) - set(fresh):
             del self._models[consent_id]

@@ -49,6 +49,8 @@ from __future__ import annotations
 
 import json
 import struct
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -56,8 +58,8 @@ from typing import Any, Protocol
 
 from app.crypto.envelope import BatchSealer, Kek, Unsealer, WrappedKey, rewrap
 
-__all__ = ["ConsentKeys", "Event", "SealedFields", "consent_aad", "new_sealer", "open_fields", "rewrap_key",
-           "seal_onto"]
+__all__ = ["ConsentKeys", "Event", "OpenedConsents", "SealedFields", "consent_aad", "new_sealer", "open_fields",
+           "rewrap_key", "seal_onto"]
 
 _AAD_TAG = b"outcome-ttp/consent-aad/v1"
 _U32 = struct.Struct(">I")
@@ -73,6 +75,9 @@ class ConsentKeys(Protocol):
 
     @property
     def unsealer(self) -> Unsealer: ...
+
+    @property
+    def opened(self) -> OpenedConsents: ...
 
 
 @dataclass(frozen=True)
@@ -160,11 +165,95 @@ def seal_onto(row: Any, sealer: BatchSealer, fields: SealedFields) -> None:
     row.sealed = sealer.seal(fields.to_json(), _row_aad(row))
 
 
-def open_fields(unsealer: Unsealer, row: Any) -> SealedFields:
+def open_fields(unsealer: Unsealer, row: Any, opened: OpenedConsents | None = None) -> SealedFields:
     """The sealed fields of a consent row (an ORM object or a plain row with the sealed columns).
-    Raises :class:`app.crypto.envelope.UnknownKek` or :class:`~app.crypto.envelope.DecryptionFailed`."""
+    Raises :class:`app.crypto.envelope.UnknownKek` or :class:`~app.crypto.envelope.DecryptionFailed`.
+    With ``opened``, a row whose bound columns and ciphertext this process opened or sealed before
+    is not opened again (see :class:`OpenedConsents`)."""
+    if opened is None:
+        return _open(unsealer, row)
+    return opened.entry(row, unsealer).fields
+
+
+def _open(unsealer: Unsealer, row: Any) -> SealedFields:
     wrapped = WrappedKey(kek_id=row.kek_id, blob=bytes(row.wrapped_key))
     return SealedFields.from_json(unsealer.open(wrapped, bytes(row.sealed), _row_aad(row)))
+
+
+class OpenedEntry:
+    """One opened consent: its sealed fields and, once a coverage check built it, its model."""
+
+    __slots__ = ("fields", "kek", "model", "model_key")
+
+    def __init__(self, fields: SealedFields, kek: Kek) -> None:
+        self.fields = fields
+        self.kek = kek  # the key-encryption key it was opened (or sealed) under
+        self.model: Any = None
+        self.model_key: tuple[str, str] | None = None
+
+
+class OpenedConsents:
+    """The consents this process opened or sealed lately, so that a batch of records does not open
+    again what its consent registration just sealed (``ttp submit`` registers a batch's consents and
+    then sends its records; a provider resends corrected records under the same consents).
+
+    An entry is found by everything that binds the sealed blob to its row (the associated data:
+    consent id hash, provider, pseudonym, reference hash) together with the wrapped data key and
+    the ciphertext themselves: a row with any of them changed (a withdrawal reseals under a new data
+    key, ``ttp keys rewrap`` rewraps, a blob copied onto another row) is opened again, and then
+    fails as it would have. An entry is used only while the unsealer holds the very key-encryption
+    key it was opened under (an unknown KEK fails as opening does). Bounded (least recently used
+    out); the plaintext never leaves the process, as with every record a batch opens. Safe to share
+    between threads."""
+
+    def __init__(self, size: int = 32_768) -> None:
+        if size < 1:
+            raise ValueError("size must be at least 1")
+        self._size = size
+        self._entries: OrderedDict[tuple[Any, ...], OpenedEntry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(row: Any) -> tuple[Any, ...]:
+        return (row.consent_id_hash, row.provider_id, row.pseudonym, row.consent_ref_hash, row.kek_id,
+                bytes(row.wrapped_key), bytes(row.sealed))
+
+    def get(self, key: tuple[Any, ...], unsealer: Unsealer) -> OpenedEntry | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            self._entries.move_to_end(key)
+        return entry if unsealer.holds(entry.kek) else None
+
+    def put(self, key: tuple[Any, ...], fields: SealedFields, kek: Kek) -> OpenedEntry:
+        entry = OpenedEntry(fields, kek)
+        with self._lock:
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return entry
+
+    def entry(self, row: Any, unsealer: Unsealer) -> OpenedEntry:
+        """The row's entry, opening the row when this process has not (raises as opening does)."""
+        key = self.key(row)
+        found = self.get(key, unsealer)
+        if found is not None:
+            return found
+        fields = _open(unsealer, row)  # raises for an unknown KEK or a blob that is not this row's
+        return self.put(key, fields, unsealer.kek(row.kek_id))
+
+    def remember(self, row: Any, fields: SealedFields, unsealer: Unsealer) -> None:
+        """Keep what :func:`seal_onto` just sealed onto ``row``."""
+        self.put(self.key(row), fields, unsealer.kek(row.kek_id))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 def rewrap_key(keks: Mapping[str, Kek], new_kek: Kek, kek_id: str, wrapped_key: bytes) -> tuple[str, bytes]:

@@ -346,6 +346,18 @@ class Unsealer:
     def open(self, wrapped: WrappedKey, ciphertext: bytes, aad: bytes) -> bytes:
         return _open_with(self._aead_for(wrapped), ciphertext, aad)
 
+    def kek(self, kek_id: str) -> Kek:
+        """The key-encryption key under ``kek_id``; raises :class:`UnknownKek` as opening would."""
+        kek = self._keks.get(kek_id)
+        if kek is not None and kek.key_id == kek_id:
+            return kek
+        return _resolve_kek(WrappedKey(kek_id=kek_id, blob=b""), self._keks)
+
+    def holds(self, kek: Kek) -> bool:
+        """True while ``kek`` (the same key bytes under the same id) is one this unsealer opens with."""
+        known = self._keks.get(kek.key_id)
+        return known is kek or (known is not None and hmac.compare_digest(known.key, kek.key))
+
     def clear(self) -> None:
         """Forget all cached data keys."""
         with self._lock:

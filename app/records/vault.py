@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from app.consents.sealing import OpenedConsents
 from app.crypto.envelope import BatchSealer, Kek, Unsealer, WrappedKey, record_aad
 from app.crypto.keyring import Keyring
 from app.records.codelists import RomInstrument
@@ -33,11 +34,17 @@ class RecordVault:
 
     def __post_init__(self) -> None:
         self._unsealer = Unsealer(self.keks)
+        self._opened_consents = OpenedConsents()
 
     @property
     def unsealer(self) -> Unsealer:
         """Opens sealed payloads under these KEKs, each data key unwrapped once (the consents' too)."""
         return self._unsealer
+
+    @property
+    def opened(self) -> OpenedConsents:
+        """The consents this process opened or sealed lately (a batch's consents are not opened again)."""
+        return self._opened_consents
 
     def sealer(self) -> BatchSealer:
         return BatchSealer(self.active_kek)
