@@ -14,6 +14,7 @@ Pure date arithmetic over the privacy configuration's ``[publication]`` section:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -92,6 +93,7 @@ class Calendar:
             return True
         return "year_end" in self.revisions and self.first_publication(Period.parse(str(quarter.year))) == slot
 
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - calendars are few and immutable; a batch's receipt asks per quarter
     def next_change(self, quarter: Period, today: date) -> date | None:
         """The first slot after ``today`` at which a quarter's figures may change (its first
         publication, or a revision point); None when it is final. A change too small to publish
