@@ -36,9 +36,10 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -50,11 +51,13 @@ if str(REPO_ROOT) not in sys.path:
 import httpx  # noqa: E402
 from sqlalchemy import (  # noqa: E402
     Column,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
     String,
     Table,
+    UniqueConstraint,
     create_engine,
     func,
     insert,
@@ -86,6 +89,10 @@ class Result:
     setup_seconds: float
     #: CPU seconds the service's processes used while the batches were sent (None without /proc).
     service_cpu_seconds: float | None = None
+    #: Records per second of the database alone writing what ingestion writes (see :func:`database_floor`).
+    floor_records_per_second: float = 0.0
+    #: Cell rows upserted per record (the aggregate store's writes).
+    cells_per_record: float = 0.0
 
     @property
     def cpu_us_per_record(self) -> float | None:
@@ -191,9 +198,11 @@ def token(base: str, client_id: str, client_secret: str) -> str:
 
 
 def register_consents(base: str, population: demo.DemoPopulation, tokens: dict[str, str],
-                      workers: int) -> dict[tuple[str, str], str]:
-    """POST every consent (set-up); returns (provider, consent_ref) -> consent_id."""
-    clients = {agb: httpx.Client(base_url=base, headers={"Authorization": f"Bearer {t}"}, timeout=60)
+                      workers: int, mode: str = "batch") -> dict[tuple[str, str], str]:
+    """Register every consent (set-up); returns (provider, consent_ref) -> consent_id. ``batch``:
+    ``POST /v1/consents/batches`` per provider, 1,000 at a time (what ``ttp submit`` does);
+    ``one``: ``POST /v1/consents`` per consent."""
+    clients = {agb: httpx.Client(base_url=base, headers={"Authorization": f"Bearer {t}"}, timeout=600)
                for agb, t in tokens.items()}
     ids: dict[tuple[str, str], str] = {}
     lock = threading.Lock()
@@ -205,9 +214,25 @@ def register_consents(base: str, population: demo.DemoPopulation, tokens: dict[s
         with lock:
             ids[(item.provider, item.body["consent_ref"])] = response.json()["consent_id"]
 
+    def batch(provider: str, items: list[demo.DemoConsent]) -> None:
+        response = clients[provider].post("/v1/consents/batches", json={"consents": [c.body for c in items]})
+        if response.status_code != 200:
+            raise SystemExit(f"consents of {provider}: {response.status_code} {response.text[:2000]}")
+        with lock:
+            for made in response.json()["consents"]:
+                ids[(provider, made["consent_ref"])] = made["consent_id"]
+
+    per_provider: dict[str, list[demo.DemoConsent]] = {}
+    for item in population.consents:
+        per_provider.setdefault(item.provider, []).append(item)
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for future in [pool.submit(one, c) for c in population.consents]:
+            if mode == "one":
+                futures = [pool.submit(one, c) for c in population.consents]
+            else:
+                futures = [pool.submit(batch, provider, items[start:start + 1000])
+                           for provider, items in per_provider.items() for start in range(0, len(items), 1000)]
+            for future in futures:
                 future.result()
     finally:
         for client in clients.values():
@@ -291,6 +316,94 @@ def raw_ceiling(url: str, rows: int, chunk: int, payload_bytes: int, providers: 
     return rows / seconds if seconds else 0.0
 
 
+def _mirror(source: Table, name: str, metadata: MetaData) -> Table:
+    """An empty table like ``source``: its columns, unique constraints and indexes, no foreign keys."""
+    table = Table(name, metadata, *(Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+                                    for c in source.columns))
+    for constraint in source.constraints:
+        if isinstance(constraint, UniqueConstraint):
+            table.append_constraint(UniqueConstraint(*(c.name for c in constraint.columns),
+                                                     name=f"{name}_{constraint.name}"))
+    for index in source.indexes:
+        Index(f"{name}_{index.name}", *(table.c[c.name] for c in index.columns), unique=bool(index.unique))
+    return table
+
+
+def batch_cells(population: demo.DemoPopulation, batch_size: int) -> list[list[tuple[tuple[str, ...], int]]]:
+    """Per batch (as sent), the cells its records count in, with counts: what the aggregate store
+    upserts for new people (linkage pending, as ingestion first stores them)."""
+    from app.records.contributions import base_contributions
+    from app.records.indicators import IndicatorConfig
+    from app.records.schemas import validate_records
+
+    config = IndicatorConfig()
+    out = []
+    for group in demo.batches(population.records, size=batch_size):
+        records, errors = validate_records([dict(r.body, consent_id="cns-floor") for r in group], today=date.today(),
+                                           rom_instruments=config.rom_instruments)
+        if errors:
+            raise SystemExit(f"database floor: a demo record does not validate: {errors[0]}")
+        cells: Counter[tuple[str, ...]] = Counter()
+        for record in records:
+            cells.update(base_contributions(group[0].provider, record, config=config))
+        out.append(sorted(cells.items()))
+    return out
+
+
+def database_floor(url: str, population: demo.DemoPopulation, batch_size: int,
+                   payload_bytes: int) -> tuple[float, float]:
+    """(records per second, cell rows per record) of the database alone writing what ingestion
+    writes for these records, batch by batch, one transaction each: the record rows (a random
+    payload as large as the average ciphertext) and the aggregate store's upserts of the batch's
+    cells, the same statements ``app.aggregate_store.apply`` runs, into empty copies of the two
+    tables with the same indexes. Nothing else: no parsing, validation, pseudonymisation, consent
+    check, sealing, earlier records, audit or HTTP. Ingestion can go no faster than this on this
+    database and layout."""
+    from app import aggregate_store
+    from app.models import OutcomeRecord, ReportCell
+
+    cells = batch_cells(population, batch_size)
+    groups = demo.batches(population.records, size=batch_size)
+    metadata = MetaData()
+    records = _mirror(OutcomeRecord.__table__, "bench_floor_records", metadata)  # type: ignore[arg-type]
+    _mirror(ReportCell.__table__, "bench_floor_cells", metadata)  # type: ignore[arg-type]
+    columns = ", ".join(aggregate_store.KEY_COLUMNS)
+    rows = [[{"provider_id": r.provider, "record_id": f"floor-{b}-{i}", "pseudonym": os.urandom(32).hex()[:43],
+              "consent_pk": 1, "batch_pk": b + 1, "format_version": 1, "ciphertext": os.urandom(payload_bytes),
+              "settle_month": None, "purge_month": "2031-01"} for i, r in enumerate(group)]
+            for b, group in enumerate(groups)]
+    engine = make_engine(url)
+    try:
+        metadata.drop_all(engine)
+        metadata.create_all(engine)
+        postgresql = engine.dialect.name == "postgresql"
+        if postgresql:
+            keys = ", ".join(["%s::text[]"] * len(aggregate_store.KEY_COLUMNS))
+            upsert = (f"INSERT INTO bench_floor_cells ({columns}, count) SELECT * FROM unnest({keys}, %s::integer[]) "
+                      f"ON CONFLICT ({columns}) DO UPDATE SET count = bench_floor_cells.count + excluded.count")
+        else:
+            upsert = (f"INSERT INTO bench_floor_cells ({columns}, count) "
+                      f"VALUES ({', '.join(['?'] * (len(aggregate_store.KEY_COLUMNS) + 1))}) "
+                      f"ON CONFLICT ({columns}) DO UPDATE SET count = bench_floor_cells.count + excluded.count")
+        started = time.perf_counter()
+        for batch_rows, batch in zip(rows, cells, strict=True):
+            with engine.begin() as connection:
+                connection.execute(insert(records), batch_rows)
+                if not batch:
+                    continue
+                if postgresql:
+                    connection.exec_driver_sql(upsert, (*([list(c) for c in zip(*(k for k, _ in batch), strict=True)]),
+                                                        [n for _, n in batch]))
+                else:
+                    connection.exec_driver_sql(upsert, [(*key, n) for key, n in batch])
+        seconds = time.perf_counter() - started
+        metadata.drop_all(engine)
+    finally:
+        engine.dispose()
+    total = len(population.records)
+    return (total / seconds if seconds else 0.0), sum(len(batch) for batch in cells) / total
+
+
 def run_backend(backend: str, database_url: str | None, args: argparse.Namespace, *, workers: int = 1,
                 concurrency: int = 1) -> Result:
     data_dir = Path(tempfile.mkdtemp(prefix=f"ttp-bench-{backend}-"))
@@ -319,12 +432,16 @@ def run_backend(backend: str, database_url: str | None, args: argparse.Namespace
         log(f"[{backend}] {len(population.records)} records, {len(population.consents)} consents, "
             f"{len(population.providers)} providers")
 
-        with serve(env, data_dir, workers) as base:
+        with ExitStack() as service:
+            base = service.enter_context(serve(env, data_dir, workers))
             tokens = {agb: token(base, *pair) for agb, pair in credentials.items()}
             consent_started = time.perf_counter()
-            ids = register_consents(base, population, tokens, args.consent_workers)
+            ids = register_consents(base, population, tokens, args.consent_workers, args.consents)
             log(f"[{backend}] registered {len(ids)} consents in {time.perf_counter() - consent_started:.1f} s "
                 "(set-up, not measured)")
+            if args.restart:  # the batches go to a service that did not register their consents (it opens each)
+                service.close()
+                base = service.enter_context(serve(env, data_dir, workers))
             bodies = [
                 (group[0].provider, json.dumps(
                     {"records": [r.with_consent_id(ids[(r.provider, r.consent_ref)]) for r in group]}).encode())
@@ -345,8 +462,10 @@ def run_backend(backend: str, database_url: str | None, args: argparse.Namespace
         log(f"[{backend}] raw ceiling: {len(population.records)} rows of {payload_bytes} bytes ...")
         raw = raw_ceiling(url, len(population.records), args.batch_size, payload_bytes,
                           [p.agb for p in population.providers])
+        log(f"[{backend}] database floor: the record rows and cell upserts of every batch, without the service ...")
+        floor, cells = database_floor(url, population, args.batch_size, payload_bytes)
         return Result(backend_label, workers, concurrency, len(population.records), seconds, raw, payload_bytes,
-                      len(ids), setup_seconds, service_cpu)
+                      len(ids), setup_seconds, service_cpu, floor, cells)
     finally:
         if args.keep:
             log(f"[{backend}] kept {data_dir}")
@@ -392,10 +511,11 @@ def postgres_database(server: str) -> Iterator[str]:
 
 def print_table(results: list[Result], args: argparse.Namespace) -> None:
     header = ("backend", "workers", "clients", "records", "seconds", "records/s", "raw rows/s", "ratio",
-              "service CPU us/record")
+              "service CPU us/record", "db floor records/s", "cells/record")
     rows = [(r.backend, str(r.workers), str(r.concurrency), f"{r.records:,}", f"{r.seconds:.2f}",
              f"{r.records_per_second:,.0f}", f"{r.raw_rows_per_second:,.0f}", f"{r.ratio:.3f}",
-             "-" if r.cpu_us_per_record is None else f"{r.cpu_us_per_record:,.0f}") for r in results]
+             "-" if r.cpu_us_per_record is None else f"{r.cpu_us_per_record:,.0f}",
+             f"{r.floor_records_per_second:,.0f}", f"{r.cells_per_record:.2f}") for r in results]
     widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
     print()
     print(f"ingestion over HTTP: batches of {args.batch_size:,}, seed {args.seed}; clients = requests at once; "
@@ -404,8 +524,11 @@ def print_table(results: list[Result], args: argparse.Namespace) -> None:
         print("  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(line, widths,
                                                                                                   strict=True))))
     for r in results:
-        print(f"  {r.backend} x{r.workers}: {r.consents:,} consents registered first (set-up {r.setup_seconds:.1f} s, "
-              f"not measured); raw payload {r.payload_bytes} bytes per row")
+        print(f"  {r.backend} x{r.workers}: {r.consents:,} consents registered first ({args.consents}"
+              f"{', then the service restarted' if args.restart else ', by the same service'}; set-up "
+              f"{r.setup_seconds:.1f} s, not measured); raw payload {r.payload_bytes} bytes per row")
+    print("db floor: the same database writing only what ingestion writes for these records (the record rows "
+          "and the batches' cell upserts, one transaction per batch), without the service: no ingestion is faster")
     print("service CPU: user + system seconds of the service's processes while the batches were sent, per record "
           "(the database server's own CPU not included on PostgreSQL); steadier than records/s on a shared machine")
     print(GOAL)
@@ -424,6 +547,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres-url", help="a PostgreSQL server to use (a fresh database is made on it); "
                                                "default: a throwaway cluster when a server binary is found")
     parser.add_argument("--consent-workers", type=int, default=8, help="parallel consent registrations (set-up)")
+    parser.add_argument("--consents", choices=("batch", "one"), default="batch",
+                        help="set-up: register consents with POST /v1/consents/batches, 1,000 per request, as "
+                             "`ttp submit` does (default), or one by one with POST /v1/consents")
+    parser.add_argument("--restart", action="store_true",
+                        help="restart the service between registering the consents and sending the records, so "
+                             "that it opens every consent (default: the same service, as `ttp submit` does)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data directories")
     args = parser.parse_args(argv)
     if args.records < 1 or not 1 <= args.batch_size <= 10_000:
