@@ -40,7 +40,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -93,6 +93,8 @@ class Result:
     floor_records_per_second: float = 0.0
     #: Cell rows upserted per record (the aggregate store's writes).
     cells_per_record: float = 0.0
+    #: The floor's parts, microseconds per record: record rows, cell upserts, commits.
+    floor_us: dict[str, float] = field(default_factory=dict)
 
     @property
     def cpu_us_per_record(self) -> float | None:
@@ -350,6 +352,10 @@ def batch_cells(population: demo.DemoPopulation, batch_size: int) -> list[list[t
     return out
 
 
+#: Per database URL, the seconds of the floor's parts: the record rows, the cell upserts, the commits.
+FLOOR_PARTS: dict[str, dict[str, float]] = {}
+
+
 def database_floor(url: str, population: demo.DemoPopulation, batch_size: int,
                    payload_bytes: int) -> tuple[float, float]:
     """(records per second, cell rows per record) of the database alone writing what ingestion
@@ -385,21 +391,27 @@ def database_floor(url: str, population: demo.DemoPopulation, batch_size: int,
             upsert = (f"INSERT INTO bench_floor_cells ({columns}, count) "
                       f"VALUES ({', '.join(['?'] * (len(aggregate_store.KEY_COLUMNS) + 1))}) "
                       f"ON CONFLICT ({columns}) DO UPDATE SET count = bench_floor_cells.count + excluded.count")
+        parts = {"records": 0.0, "cells": 0.0, "commit": 0.0}
         started = time.perf_counter()
         for batch_rows, batch in zip(rows, cells, strict=True):
             with engine.begin() as connection:
+                mark = time.perf_counter()
                 connection.execute(insert(records), batch_rows)
-                if not batch:
-                    continue
-                if postgresql:
+                parts["records"] += time.perf_counter() - mark
+                mark = time.perf_counter()
+                if postgresql and batch:
                     connection.exec_driver_sql(upsert, (*([list(c) for c in zip(*(k for k, _ in batch), strict=True)]),
                                                         [n for _, n in batch]))
-                else:
+                elif batch:
                     connection.exec_driver_sql(upsert, [(*key, n) for key, n in batch])
+                parts["cells"] += time.perf_counter() - mark
+                mark = time.perf_counter()
+            parts["commit"] += time.perf_counter() - mark
         seconds = time.perf_counter() - started
         metadata.drop_all(engine)
     finally:
         engine.dispose()
+    FLOOR_PARTS[url] = parts
     total = len(population.records)
     return (total / seconds if seconds else 0.0), sum(len(batch) for batch in cells) / total
 
@@ -464,8 +476,9 @@ def run_backend(backend: str, database_url: str | None, args: argparse.Namespace
                           [p.agb for p in population.providers])
         log(f"[{backend}] database floor: the record rows and cell upserts of every batch, without the service ...")
         floor, cells = database_floor(url, population, args.batch_size, payload_bytes)
+        floor_us = {name: part / len(population.records) * 1e6 for name, part in FLOOR_PARTS.get(url, {}).items()}
         return Result(backend_label, workers, concurrency, len(population.records), seconds, raw, payload_bytes,
-                      len(ids), setup_seconds, service_cpu, floor, cells)
+                      len(ids), setup_seconds, service_cpu, floor, cells, floor_us)
     finally:
         if args.keep:
             log(f"[{backend}] kept {data_dir}")
@@ -526,7 +539,8 @@ def print_table(results: list[Result], args: argparse.Namespace) -> None:
     for r in results:
         print(f"  {r.backend} x{r.workers}: {r.consents:,} consents registered first ({args.consents}"
               f"{', then the service restarted' if args.restart else ', by the same service'}; set-up "
-              f"{r.setup_seconds:.1f} s, not measured); raw payload {r.payload_bytes} bytes per row")
+              f"{r.setup_seconds:.1f} s, not measured); raw payload {r.payload_bytes} bytes per row; "
+              "db floor per record: " + ", ".join(f"{name} {us:.0f} us" for name, us in r.floor_us.items()))
     print("db floor: the same database writing only what ingestion writes for these records (the record rows "
           "and the batches' cell upserts, one transaction per batch), without the service: no ingestion is faster")
     print("service CPU: user + system seconds of the service's processes while the batches were sent, per record "
