@@ -9,6 +9,7 @@ import json
 from collections import Counter
 from dataclasses import replace
 from datetime import date
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select, update
@@ -22,8 +23,9 @@ from app.models import ConsentRecord
 from app.records import ingestion
 from app.records.schemas import EXAMPLE_RECORDS, RECORD_ADAPTER, validation_context
 from app.records.vault import RecordVault
+from pseudonymisation import pseudonymise_bsn
 from pseudonymisation.bsn import looks_like_bsn
-from tests.test_records_api import Population
+from tests.test_records_api import PROVIDER_KEY, Population, valid_bsn
 
 
 @pytest.fixture
@@ -156,27 +158,52 @@ def _coverage_row(session, consent_id: str, runtime):
     ).one()
 
 
-def test_a_batch_does_not_open_again_the_consents_its_registration_just_sealed(app, api, provider, people) -> None:
-    """Consents registered one by one each have their own data key; the batch that names them
-    right after unwraps none of those keys (the records' own key is sealed, not unwrapped), and a
-    process that did not register them (its opened consents cleared) unwraps every one."""
+@pytest.mark.parametrize("registration", ["one", "bulk"])
+def test_a_batch_does_not_open_again_the_consents_its_registration_just_sealed(app, api, provider, people,
+                                                                              registration: str) -> None:
+    """The batch that names consents right after their registration (one by one, or in bulk as
+    ``ttp submit`` does) opens none of them; a process that did not register them (its opened
+    consents cleared) opens every one."""
     runtime = app.state.runtime
-    unsealer = runtime.records.vault.unsealer
-    body = {"records": [people.record(n) for n in range(1, 13)]}  # registers 12 consents first
-    before = unsealer.unwrap_count
+    opened = runtime.records.vault.opened
+    numbers = range(1, 13) if registration == "one" else range(101, 113)
+    if registration == "bulk":
+        bodies = [{"consent_ref": f"c-{n}", "pseudonym": pseudonymise_bsn(valid_bsn(n), PROVIDER_KEY),
+                   "given_by": "youth", "age_at_consent": 16, "municipalities": ["GM0014", "GM0363"],
+                   "given_at": "2024-01-01", "valid_until": None} for n in numbers]
+        made = api.post("/v1/consents/batches", json={"consents": bodies}, headers=provider)
+        assert made.status_code == 200, made.text
+        people.consents.update({n: c["consent_id"] for n, c in zip(numbers, made.json()["consents"], strict=True)})
+    body = {"records": [people.record(n) for n in numbers]}  # registers one by one what is not yet
+    before = opened.opens
     response = api.post("/v1/records/batches", json=body, headers=provider)
     assert response.status_code == 200, response.text
-    assert unsealer.unwrap_count == before
+    assert opened.opens == before
 
-    runtime.records.vault.opened.clear()
-    unsealer.clear()
-    before = unsealer.unwrap_count
+    opened.clear()
+    before = opened.opens
     response = api.post("/v1/records/batches", json=body, headers=provider)  # the same records again
     assert response.status_code == 200, response.text
     assert response.json()["replaced"] == 12
-    assert unsealer.unwrap_count - before >= 12  # every consent's key (and the replaced records' batch key)
+    assert opened.opens - before == 12
     with runtime.sessions() as session:
         assert ingestion.verify(session, runtime.records).ok
+
+
+@pytest.mark.parametrize("column", ["consent_id_hash", "provider_id", "pseudonym", "consent_ref_hash"])
+def test_a_kept_consent_with_one_bound_column_changed_is_opened_again_and_fails(app, people, column: str) -> None:
+    """Each column the sealed blob is bound to, changed alone on a kept consent's row (an attacker
+    with write access to the database): the row does not open, kept or not."""
+    runtime = app.state.runtime
+    keys = runtime.records.vault
+    _, consent_id = people.person(5)
+    with runtime.sessions() as session:
+        kept = _coverage_row(session, consent_id, runtime)
+        assert registry.coverage_model(kept, keys).municipalities
+        value = "40000009" if column == "provider_id" else "x" + getattr(kept, column)[1:]
+        changed = SimpleNamespace(**{**kept._asdict(), column: value})
+        with pytest.raises(DecryptionFailed):
+            registry.coverage_model(changed, keys)
 
 
 def test_a_sealed_consent_copied_onto_another_row_does_not_open_even_when_kept_opened(app, people) -> None:

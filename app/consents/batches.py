@@ -141,7 +141,7 @@ def register_batch(
         raise ConsentRefused("consent-exists", "a consent of this batch was registered at the same moment; "
                              "nothing was stored: send the batch again") from None
     for row, _, fields in new_rows:  # the records that follow name them: not opened again
-        keys.opened.remember(row, fields, keys.unsealer)
+        keys.opened.remember(row, fields, keys.active_kek, keys.unsealer)
     fresh = {row.consent_id: consent.status_at(model, today).value for row, model, _ in new_rows}
     return [Registered(r.consent_id, fresh[r.consent_id], True) if r.created else r for r in results]
 

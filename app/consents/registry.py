@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -131,9 +131,12 @@ def coverage_model(row: Any, keys: ConsentKeys) -> consent.Consent:
     :func:`to_model` builds it, kept beside the opened fields while the row stays the same."""
     entry = keys.opened.entry(row, keys.unsealer)
     model_key = (row.purpose, row.withdrawal_method)
-    if entry.model is None or entry.model_key != model_key:
-        entry.model, entry.model_key = _model(row, entry.fields, (), "", ()), model_key
-    return entry.model
+    kept = entry.model
+    if kept is not None and kept[0] == model_key:
+        return cast(consent.Consent, kept[1])
+    model = _model(row, entry.fields, (), "", ())
+    entry.model = (model_key, model)
+    return model
 
 
 def new_fields(consent_id: str, model: consent.Consent, created_at: datetime) -> SealedFields:
@@ -219,7 +222,7 @@ def register(
         _refuse_existing(session, provider_id, ref_hash, keys)
         raise
     session.flush()
-    keys.opened.remember(row, fields, keys.unsealer)
+    keys.opened.remember(row, fields, keys.active_kek, keys.unsealer)
     return row
 
 
@@ -265,7 +268,7 @@ def withdraw(row: ConsentRecord, keys: ConsentKeys, at: datetime | None = None) 
     consent.withdraw(to_model(row, fields), at)  # the library's rules (raises if final)
     withdrawn = fields.with_event(Event(type=consent.ConsentEventType.WITHDRAWN.value, at=at))
     seal_onto(row, new_sealer(keys.active_kek), withdrawn)  # a new data key: a sealer is never reused
-    keys.opened.remember(row, withdrawn, keys.unsealer)
+    keys.opened.remember(row, withdrawn, keys.active_kek, keys.unsealer)
     return True
 
 

@@ -183,13 +183,13 @@ def _open(unsealer: Unsealer, row: Any) -> SealedFields:
 class OpenedEntry:
     """One opened consent: its sealed fields and, once a coverage check built it, its model."""
 
-    __slots__ = ("fields", "kek", "model", "model_key")
+    __slots__ = ("fields", "kek", "model")
 
     def __init__(self, fields: SealedFields, kek: Kek) -> None:
         self.fields = fields
         self.kek = kek  # the key-encryption key it was opened (or sealed) under
-        self.model: Any = None
-        self.model_key: tuple[str, str] | None = None
+        #: (the clear columns it was built with, the model), replaced as a whole (threads)
+        self.model: tuple[tuple[str, str], Any] | None = None
 
 
 class OpenedConsents:
@@ -212,6 +212,8 @@ class OpenedConsents:
         self._size = size
         self._entries: OrderedDict[tuple[Any, ...], OpenedEntry] = OrderedDict()
         self._lock = threading.Lock()
+        #: How many rows were opened because no entry was kept for them.
+        self.opens = 0
 
     @staticmethod
     def key(row: Any) -> tuple[Any, ...]:
@@ -241,12 +243,19 @@ class OpenedConsents:
         found = self.get(key, unsealer)
         if found is not None:
             return found
-        fields = _open(unsealer, row)  # raises for an unknown KEK or a blob that is not this row's
-        return self.put(key, fields, unsealer.kek(row.kek_id))
+        kek = unsealer.kek(row.kek_id)  # raises for an unknown KEK, as opening does
+        fields = _open(unsealer, row)  # raises for a blob that is not this row's
+        with self._lock:
+            self.opens += 1
+        if not unsealer.holds(kek):  # the KEK was replaced meanwhile: not kept under the old one
+            return OpenedEntry(fields, kek)
+        return self.put(key, fields, kek)
 
-    def remember(self, row: Any, fields: SealedFields, unsealer: Unsealer) -> None:
-        """Keep what :func:`seal_onto` just sealed onto ``row``."""
-        self.put(self.key(row), fields, unsealer.kek(row.kek_id))
+    def remember(self, row: Any, fields: SealedFields, kek: Kek, unsealer: Unsealer) -> None:
+        """Keep what :func:`seal_onto` just sealed onto ``row`` with a data key wrapped under ``kek``
+        (kept only while the unsealer holds that very KEK under the row's KEK id)."""
+        if kek.key_id == row.kek_id and unsealer.holds(kek):
+            self.put(self.key(row), fields, kek)
 
     def clear(self) -> None:
         with self._lock:
