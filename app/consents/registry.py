@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -76,6 +76,26 @@ _EVENT_TYPES = {t.value: t for t in consent.ConsentEventType}
 #: The columns coverage checks need (not the descriptive ones: controller, recipients ...).
 _COVERAGE_COLUMNS = ("id", "consent_id_hash", "provider_id", "consent_ref_hash", "pseudonym", "purpose",
                      "withdrawal_method", "kek_id", "wrapped_key", "sealed")
+
+
+class Coverage(NamedTuple):
+    """A consent row of the coverage columns, as a plain named tuple: a database row answers each
+    attribute through a Python-level look-up (about a microsecond here), and the consent book
+    reads a dozen per record."""
+
+    id: int
+    consent_id_hash: str
+    provider_id: str
+    consent_ref_hash: str
+    pseudonym: str
+    purpose: str
+    withdrawal_method: str
+    kek_id: str
+    wrapped_key: bytes
+    sealed: bytes
+
+
+assert Coverage._fields == _COVERAGE_COLUMNS
 
 
 def to_model(row: Any, fields: SealedFields) -> consent.Consent:
@@ -318,7 +338,7 @@ class ConsentBook:
             rows = session.execute(
                 select(*(consents.c[name] for name in _COVERAGE_COLUMNS)).where(consents.c.consent_id_hash.in_(chunk))
             ).all()
-            out.extend(row for row in rows if row.provider_id == self.provider_id)
+            out.extend(Coverage._make(row) for row in rows if row[2] == self.provider_id)
         return out
 
     def refresh(self, session: Session) -> int:

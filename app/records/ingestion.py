@@ -142,13 +142,14 @@ def _open_rows(session: Session, ctx: Context, condition: Any) -> list[Stored]:
         .where(condition)
     ).all()
     out = []
-    for row in rows:
+    # Unpacked, not read by attribute: a row answers each attribute through a Python-level look-up.
+    for row_id, provider_id, record_id, pseudonym, format_version, ciphertext, settle_month, kek_id, wrapped in rows:
         payload = ctx.vault.open_payload(
-            provider_id=row.provider_id, record_id=row.record_id, format_version=row.format_version,
-            kek_id=row.kek_id, wrapped_key=row.wrapped_key, ciphertext=row.ciphertext,
+            provider_id=provider_id, record_id=record_id, format_version=format_version,
+            kek_id=kek_id, wrapped_key=wrapped, ciphertext=ciphertext,
         )
-        out.append(Stored(row.provider_id, row.record_id, row.pseudonym, ctx.vault.record(payload, row.pseudonym),
-                          row_id=row.id, settle_month=row.settle_month))
+        out.append(Stored(provider_id, record_id, pseudonym, ctx.vault.record(payload, pseudonym),
+                          row_id=row_id, settle_month=settle_month))
     return out
 
 
