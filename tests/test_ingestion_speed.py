@@ -66,6 +66,12 @@ def test_the_store_adds_and_drops_cells_in_one_statement_per_kind(app) -> None:
     assert sum(stored.values()) == 1 + 5 + 2 * 5 + 1
 
 
+def _why_not(runtime, session, consent_id: str, stage2: str):
+    """What a fresh consent book of provider 40000001 says of a GM0363 record under ``consent_id``."""
+    book = registry.ConsentBook(session, "40000001", [consent_id], runtime.records.vault, runtime.pseudonymiser)
+    return book.why_not(consent_id=consent_id, pseudonym=stage2, municipality="GM0363", at=date.today())
+
+
 def test_a_consent_withdrawn_after_the_book_was_read_is_refused_under_the_lock(app, people) -> None:
     """The consent book is read before the ingestion lock; ``refresh`` under it opens again what
     changed meanwhile, so a withdrawal that committed in between refuses the record."""
@@ -234,8 +240,7 @@ def test_a_consent_withdrawn_by_another_process_is_not_taken_from_the_kept_one(a
     stage1, consent_id = people.person(3)
     stage2 = runtime.pseudonymiser.stage2(stage1)
     with runtime.sessions() as session:
-        book = registry.ConsentBook(session, "40000001", [consent_id], runtime.records.vault, runtime.pseudonymiser)
-        assert book.why_not(consent_id=consent_id, pseudonym=stage2, municipality="GM0363", at=date.today()) is None
+        assert _why_not(runtime, session, consent_id, stage2) is None
     elsewhere = replace(runtime.records, vault=RecordVault(runtime.records.vault.active_kek,
                                                            runtime.records.vault.keks,
                                                            runtime.records.vault.rom_instruments))
@@ -244,8 +249,7 @@ def test_a_consent_withdrawn_by_another_process_is_not_taken_from_the_kept_one(a
         withdraw_consent(other, elsewhere, row)
         other.commit()
     with runtime.sessions() as session:
-        book = registry.ConsentBook(session, "40000001", [consent_id], runtime.records.vault, runtime.pseudonymiser)
-        problem = book.why_not(consent_id=consent_id, pseudonym=stage2, municipality="GM0363", at=date.today())
+        problem = _why_not(runtime, session, consent_id, stage2)
     assert problem is not None and problem[0] == "consent-withdrawn"
 
 
