@@ -29,6 +29,7 @@ from app.reports.disclosure import (
     protect_shared_denominator,
     release_check,
 )
+from app.reports.disclosure.tables import sort_key
 
 SMALL = 3  # the band rule's small count used throughout (the policy default)
 
@@ -563,6 +564,39 @@ def families(draw):
     regions = {"R": [f"GM{m}" for m in range(1, n_munis + 1)]} if n_munis > 1 else {}
     thresholds = {"GM2": 15} if draw(st.booleans()) else {}
     return base, dimensions, regions, thresholds
+
+
+@settings(max_examples=60, **PROPERTY_SETTINGS)
+@given(families(), st.booleans())
+def test_builder_matches_the_definition_over_random_families(family, overlapping):
+    """Every derived cell, its counts and the base cells it adds up, from the keys' meaning
+    alone; also with a second region that shares a member with the first (a member counts in
+    both). The builder sums quarters first and rolls regions and periods up from them."""
+    base, dimensions, regions, _ = family
+    if overlapping and regions:
+        regions = {**regions, "S": ["GM1"]}
+    linked = build_linked_tables(base, dimensions, regions=regions)
+    canonical = sorted(base, key=sort_key)  # a base cell's id is its position in this order
+    expected = set()
+    for unit in [*sorted({k[0] for k in base}), *regions]:
+        members = set(regions.get(unit, [unit]))
+        rows = [k for k in base if k[0] in members]
+        for year in sorted({k[1][:4] for k in rows}):
+            lines = [(TOTAL, TOTAL)] + [(dimension, value) for i, dimension in enumerate(dimensions)
+                                        for value in {k[2 + i] for k in rows if k[1][:4] == year}]
+            periods = [f"{year}-Q{q}" for q in range(1, 5)] + [f"{year}-H1", f"{year}-H2", year]
+            expected |= {CellKey(unit, p, d, c) for p in periods for d, c in lines}
+    assert set(linked.cells) == expected
+    for key, counts in linked.cells.items():
+        made_of = base_cells_of(key, base, dimensions, regions)
+        assert {canonical[i] for i in linked.composition[key]} == made_of, key
+        members = set(regions.get(key.unit, [key.unit]))
+        covered = [v for k, v in base.items() if k[0] in members and in_period(k[1], key.period)
+                   and (key.dimension == TOTAL or k[2 + dimensions.index(key.dimension)] == key.category)]
+        assert counts == CellCounts(sum(d for d, _ in covered), sum(n for _, n in covered)), key
+    # the equations come in the canonical order, each with its parts in that order
+    assert list(linked.equations) == sorted(linked.equations, key=sort_key)
+    assert all(list(e.parts) == sorted(e.parts, key=sort_key) for e in linked.equations)
 
 
 def composition_vectors(linked, base, dimensions, regions):

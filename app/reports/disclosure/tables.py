@@ -112,8 +112,10 @@ class LinkedTables(Generic[K]):
         cell key -> the municipalities whose thresholds apply to it. Default: ``{key[0]}``
         (the unit), which fits a family of municipality cells.
     composition
-        optional cell key -> frozenset of base-cell ids it adds up (only non-empty base cells).
-        Without it the Gaussian elimination derives the linear structure from the equations.
+        optional cell key -> frozenset of base-cell ids it adds up (only non-empty base cells;
+        :func:`build_linked_tables` numbers the base cells by their place in the canonical order,
+        so sorting ids sorts base cells). Without it the Gaussian elimination derives the linear
+        structure from the equations.
     """
 
     cells: Mapping[K, CellCounts]
@@ -127,13 +129,16 @@ class LinkedTables(Generic[K]):
         cells: dict[Hashable, CellCounts] = {key: _counts(self.cells[key], key) for key in keys}
         object.__setattr__(self, "cells", MappingProxyType(cells))
 
+        # the canonical order as ranks: sorting by them orders parts and equations exactly as
+        # sort_key would, without building a nested sort key for every equation
+        rank: dict[Hashable, int] = {key: position for position, key in enumerate(keys)}
         equations = []
         for raw in self.equations:
             try:
                 total, parts = raw
             except (TypeError, ValueError):
                 raise ValueError(f"an equation must be (total, parts), got {raw!r}") from None
-            parts = tuple(sorted(parts, key=sort_key))
+            parts = tuple(parts)
             if not parts:
                 raise ValueError(f"equation for {total!r} has no parts")
             if len(set(parts)) != len(parts) or total in parts:
@@ -141,12 +146,13 @@ class LinkedTables(Generic[K]):
             for key in (total, *parts):
                 if key not in cells:
                     raise ValueError(f"equation refers to unknown cell {key!r}")
+            parts = tuple(sorted(parts, key=rank.__getitem__))
             for field in (0, 1):
                 if cells[total][field] != sum(cells[p][field] for p in parts):
                     name = CellCounts._fields[field]
                     raise ValueError(f"{name}s do not add up for {total!r}")
             equations.append(Equation(total, parts))
-        equations.sort(key=sort_key)
+        equations.sort(key=lambda e: (rank[e.total], [rank[p] for p in e.parts]))
         object.__setattr__(self, "equations", tuple(equations))
 
         municipalities: dict[Hashable, frozenset[str]] = {}
@@ -232,7 +238,7 @@ def build_linked_tables(
         raise ValueError(f"municipality_dimension {municipality_dimension!r} is not a dimension")
     regions = {r: tuple(sorted(set(m), key=sort_key)) for r, m in (regions or {}).items()}
 
-    rows: list[tuple[tuple, CellCounts]] = []
+    rows: list[tuple[tuple, int, int, CellCounts]] = []  # (raw key, year, quarter, counts)
     for raw_key in sorted(base, key=sort_key):
         if not isinstance(raw_key, tuple) or len(raw_key) != 2 + len(dimensions):
             raise ValueError(f"base key {raw_key!r} must be (unit, quarter, {len(dimensions)} values)")
@@ -243,43 +249,59 @@ def build_linked_tables(
             raise ValueError(f"unit {unit!r} is also a region id")
         if any(v == TOTAL for v in values):
             raise ValueError(f"'*' is not a category ({raw_key!r})")
-        _quarter(quarter)
-        rows.append((raw_key, _counts(base[raw_key], raw_key)))
+        year, q = _quarter(quarter)
+        rows.append((raw_key, year, q, _counts(base[raw_key], raw_key)))
 
-    units_of: dict[str, list[str]] = defaultdict(list)  # base unit -> units it counts in
-    for unit in sorted({key[0] for key, _ in rows}):
-        units_of[unit].append(unit)
-    for region in sorted(regions, key=sort_key):
-        for member in regions[region]:
-            units_of[member].append(region)
-
-    denominators: dict[CellKey, int] = defaultdict(int)
-    numerators: dict[CellKey, int] = defaultdict(int)
-    composition: dict[CellKey, set] = defaultdict(set)
+    # Sums per unit, quarter and line (the total or one category of one dimension) first, each
+    # base row once; regions then add up their members' quarters, and half-years and the year
+    # add up quarters. A base cell is named in the compositions by its position in the
+    # canonical order (an int hashes at once, a key tuple is hashed again on every insert).
+    denominators: dict[tuple, int] = defaultdict(int)
+    numerators: dict[tuple, int] = defaultdict(int)
+    composition: dict[tuple, set[int]] = defaultdict(set)
+    lines_of: dict[str, set[tuple]] = defaultdict(set)  # unit -> its (quarter, dimension, category)
     categories: dict[tuple[str, int, str], set[str]] = defaultdict(set)  # (unit, year, dim) -> categories
     years_of: dict[str, set[int]] = defaultdict(set)
     base_municipalities: dict[str, set[str]] = defaultdict(set)  # unit -> municipalities in its rows
+    where = dimensions.index(municipality_dimension) if municipality_dimension is not None else None
 
-    for raw_key, counts in rows:
+    for position, (raw_key, year, _, counts) in enumerate(rows):
         unit, quarter, *values = raw_key
-        year, q = _quarter(quarter)
-        breakdown = [(TOTAL, TOTAL), *zip(dimensions, values, strict=True)]
-        municipality = unit if municipality_dimension is None else values[dimensions.index(municipality_dimension)]
-        for target in units_of[unit]:
-            years_of[target].add(year)
-            base_municipalities[target].add(municipality)
-            for dimension, category in breakdown[1:]:
-                categories[(target, year, dimension)].add(category)
-            for period in periods_of_quarter(year, q):
-                for dimension, category in breakdown:
-                    key = CellKey(target, period, dimension, category)
-                    denominators[key] += counts.denominator
-                    numerators[key] += counts.numerator
-                    if counts.denominator > 0:
-                        composition[key].add(raw_key)
+        years_of[unit].add(year)
+        base_municipalities[unit].add(unit if where is None else values[where])
+        d, n = counts
+        own = lines_of[unit]
+        for dimension, category in ((TOTAL, TOTAL), *zip(dimensions, values, strict=True)):
+            line = (quarter, dimension, category)
+            key = (unit, *line)
+            own.add(line)
+            denominators[key] += d
+            numerators[key] += n
+            if d > 0:
+                composition[key].add(position)
+            if dimension != TOTAL:
+                categories[(unit, year, dimension)].add(category)
+    for region in sorted(regions, key=sort_key):
+        for member in regions[region]:
+            if member not in years_of:
+                continue
+            years_of[region] |= years_of[member]
+            base_municipalities[region] |= base_municipalities[member]
+            for (unit, year, dimension), seen in list(categories.items()):
+                if unit == member:
+                    categories[(region, year, dimension)] |= seen
+            for line in lines_of[member]:
+                key, total = (member, *line), (region, *line)
+                lines_of[region].add(line)
+                denominators[total] += denominators[key]
+                numerators[total] += numerators[key]
+                if key in composition:
+                    composition[total] |= composition[key]
 
     cells: dict[CellKey, CellCounts] = {}
+    base_cells: dict[CellKey, frozenset[int]] = {}
     equations: list[Equation] = []
+    nothing: frozenset[int] = frozenset()
     all_units = sorted(set(years_of), key=sort_key)
     for unit in all_units:
         for year in sorted(years_of[unit]):
@@ -291,10 +313,20 @@ def build_linked_tables(
                 for dimension in dimensions
                 for category in sorted(categories[(unit, year, dimension)])
             ]
-            for period in periods:
-                for dimension, category in lines:
+            for dimension, category in lines:
+                sums = [(denominators.get(k, 0), numerators.get(k, 0), composition.get(k))
+                        for k in ((unit, quarter, dimension, category) for quarter in quarters)]
+                first = (sums[0][0] + sums[1][0], sums[0][1] + sums[1][1])
+                second = (sums[2][0] + sums[3][0], sums[2][1] + sums[3][1])
+                quarter_cells = [frozenset(c) if c else nothing for _, _, c in sums]
+                half_cells = [quarter_cells[0] | quarter_cells[1], quarter_cells[2] | quarter_cells[3]]
+                sums_of = [*((d, n) for d, n, _ in sums), first, second, (first[0] + second[0], first[1] + second[1])]
+                members = [*quarter_cells, *half_cells, half_cells[0] | half_cells[1]]
+                for period, (d, n), made_of in zip(periods, sums_of, members, strict=True):
                     key = CellKey(unit, period, dimension, category)
-                    cells[key] = CellCounts(denominators.get(key, 0), numerators.get(key, 0))
+                    cells[key] = CellCounts(d, n)
+                    base_cells[key] = made_of
+            for period in periods:
                 for dimension in dimensions:
                     parts = tuple(
                         CellKey(unit, period, dimension, c) for c in sorted(categories[(unit, year, dimension)])
@@ -330,5 +362,5 @@ def build_linked_tables(
         cells=cells,
         equations=tuple(equations),
         municipalities=municipalities,
-        composition={key: frozenset(composition.get(key, ())) for key in cells},
+        composition=base_cells,
     )
