@@ -128,12 +128,10 @@ def protect_family(store: Mapping[tuple[str, ...], Counter[str]], family: Family
             if ended:
                 population_base[cell_key] = CellCounts(ended, 0)
         for indicator in of_source.get(stored_source, ()):
-            figures = indicator.figures(values, cutoff=cutoff)
-            numerator = figures.numerator
-            if numerator is None:  # a mean: protect it as the share at or above the cut-off
-                numerator = sum(n for v, n in values.items() if v.startswith("mark:") and int(v[5:]) >= cutoff)
-            if figures.denominator:
-                base[indicator.id][cell_key] = CellCounts(figures.denominator, numerator)
+            # a mean is protected as the share at or above the cut-off
+            denominator, numerator = indicator.protected_counts(values, cutoff=cutoff)
+            if denominator:
+                base[indicator.id][cell_key] = CellCounts(denominator, numerator)
     policy = suppression_policy(configuration)
     thresholds = {m: configuration.threshold_for(m) for m in _municipalities(family, store)}
     linked = {name: _linked(family, cells) for name, cells in base.items()}

@@ -66,6 +66,23 @@ class Indicator:
             return value.startswith("mark:") and int(value[5:]) >= cutoff
         return value in self.numerator
 
+    def protected_counts(self, counts: Mapping[str, int], *, cutoff: int) -> tuple[int, int]:
+        """The pair disclosure control protects for one cell: the denominator, and the numerator
+        (for a mean of marks: the marks at or above the cut-off). The same counts as
+        :meth:`figures` gives, without its value and interval, which only published cells need."""
+        denominator = numerator = 0
+        mean = self.kind == "mean_mark"
+        for value, n in counts.items():
+            inside = self.in_base(value)
+            if inside:
+                denominator += n
+            if mean:
+                if value.startswith("mark:") and int(value[5:]) >= cutoff:
+                    numerator += n
+            elif inside and self.in_numerator(value, cutoff):
+                numerator += n
+        return denominator, numerator
+
     def figures(self, counts: Mapping[str, int], *, cutoff: int) -> Figures:
         """Figures from the counts of the source's stored values in one cell."""
         denominator = sum(n for v, n in counts.items() if self.in_base(v))
