@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from app import aggregate_store
 from app.privacy.configuration import PrivacyConfiguration
 from app.reports.disclosure import (
+    TOTAL,
     CellCounts,
     CellKey,
     LinkedTables,
@@ -189,20 +190,31 @@ def _value_counts(family: Family, store: Mapping[tuple[str, ...], Counter[str]],
 
     Summed per unit and quarter first, then rolled up to half-years, the year and the region
     (six additions per store entry instead of one per unit, period and breakdown)."""
-    quarterly: dict[CellKey, Counter[str]] = defaultdict(Counter)
+    # a Counter copies into an empty one at C speed, and adds to a filled one in Python: so each
+    # cell's first contribution is a copy
+    quarterly: dict[tuple[str, str, str, str], Counter[str]] = {}
     for (unit, quarter, *dims, stored_source), values in store.items():
         if stored_source != source:
             continue
-        quarterly[CellKey(unit, quarter)].update(values)
-        for dimension, category in zip(family.dimensions, dims, strict=True):
-            quarterly[CellKey(unit, quarter, dimension, category)].update(values)
+        for dimension, category in ((TOTAL, TOTAL), *zip(family.dimensions, dims, strict=True)):
+            line = (unit, quarter, dimension, category)
+            counts = quarterly.get(line)
+            if counts is None:
+                quarterly[line] = Counter(values)
+            else:
+                counts.update(values)
     out: dict[CellKey, Counter[str]] = defaultdict(Counter)
     region_of = {m: r for r, members in family.regions.items() for m in members}
-    for key, values in quarterly.items():
-        units = [key.unit] + ([region_of[key.unit]] if key.unit in region_of else [])
-        year, q = key.period.split("-Q")
-        periods = [key.period, f"{year}-H{1 if int(q) <= 2 else 2}", year]
+    for (unit, quarter, dimension, category), values in quarterly.items():
+        units = [unit, region_of[unit]] if unit in region_of else [unit]
+        year, q = quarter.split("-Q")
+        periods = (quarter, f"{year}-H{1 if int(q) <= 2 else 2}", year)
         for u in units:
             for period in periods:
-                out[key._replace(unit=u, period=period)].update(values)
+                key = CellKey(u, period, dimension, category)
+                counts = out.get(key)
+                if counts is None:
+                    out[key] = Counter(values)
+                else:
+                    counts.update(values)
     return out
