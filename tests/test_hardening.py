@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -262,18 +263,30 @@ def test_openapi_document_is_valid_and_every_ref_resolves(app) -> None:  # type:
 
 # ---- nothing personal in any log ----------------------------------------------------------------
 ALLOWED_LOG_KEYS = {"time", "level", "logger", "message", *ALLOWED_LOG_FIELDS}
-LEAKS = ("p1.v", "p2.v", "scrypt$", "[parameters", "[SQL:", "Traceback", "given_by", "youth", "GM0363", "16,")
+LEAKS = ("p1.v", "p2.v", "scrypt$", "[parameters", "[SQL:", "Traceback", "given_by", "youth", "GM0363")
+#: the consent's age (16) as a statement value or a JSON field would show it; not the end of a
+#: number such as a request's ``"duration_ms": 43.16,`` (which once failed this check by chance)
+AGE = re.compile(r"(?<![\d.])16,")
 
 
 def assert_clean_output(text: str) -> None:
     """Every line is a JSON log line with allowed keys only, and nothing personal or secret."""
     for leak in LEAKS:
         assert leak not in text, f"{leak!r} in the output:\n{text[-3000:]}"
+    assert not AGE.search(text), f"the age in the output:\n{text[-3000:]}"
     for line in text.splitlines():
         if line.startswith("ttp: "):  # a command's own one-line message on stderr
             continue
         doc = json.loads(line)
         assert set(doc) <= ALLOWED_LOG_KEYS, line
+
+
+def test_the_leak_check_tells_an_age_from_the_end_of_a_duration() -> None:
+    timing = '{"time": "t", "level": "info", "logger": "ttp.http", "message": "r", "duration_ms": 43.16, "status": 500}'
+    assert_clean_output(timing + "\n")
+    for leaked in ('{"message": "x", "age_at_consent": 16, "level": "e"}', "[parameters: ('a', 16, 'b')]"):
+        with pytest.raises(AssertionError):
+            assert_clean_output(leaked + "\n")
 
 
 def _environment(settings, database_url: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
