@@ -37,6 +37,11 @@ class Figures:
     pending: int
 
 
+def _at_or_above(value: str, cutoff: int) -> bool:
+    """Is this stored value a mark at or above the cut-off?"""
+    return value.startswith("mark:") and int(value[5:]) >= cutoff
+
+
 @dataclass(frozen=True)
 class Indicator:
     id: str
@@ -63,7 +68,7 @@ class Indicator:
 
     def in_numerator(self, value: str, cutoff: int) -> bool:
         if self.numerator == AT_OR_ABOVE_CUTOFF:
-            return value.startswith("mark:") and int(value[5:]) >= cutoff
+            return _at_or_above(value, cutoff)
         return value in self.numerator
 
     def protected_counts(self, counts: Mapping[str, int], *, cutoff: int) -> tuple[int, int]:
@@ -77,7 +82,7 @@ class Indicator:
             if inside:
                 denominator += n
             if mean:
-                if value.startswith("mark:") and int(value[5:]) >= cutoff:
+                if _at_or_above(value, cutoff):
                     numerator += n
             elif inside and self.in_numerator(value, cutoff):
                 numerator += n

@@ -196,12 +196,6 @@ def _quarter(label: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def periods_of_quarter(year: int, quarter: int) -> tuple[str, str, str]:
-    """The quarter, half-year and year a quarter belongs to."""
-    half = 1 if quarter <= 2 else 2
-    return f"{year}-Q{quarter}", f"{year}-H{half}", f"{year}"
-
-
 def build_linked_tables(
     base: Mapping[tuple, Any],
     dimensions: Sequence[str],
@@ -238,7 +232,7 @@ def build_linked_tables(
         raise ValueError(f"municipality_dimension {municipality_dimension!r} is not a dimension")
     regions = {r: tuple(sorted(set(m), key=sort_key)) for r, m in (regions or {}).items()}
 
-    rows: list[tuple[tuple, int, int, CellCounts]] = []  # (raw key, year, quarter, counts)
+    rows: list[tuple[tuple, int, CellCounts]] = []  # (raw key, year, counts)
     for raw_key in sorted(base, key=sort_key):
         if not isinstance(raw_key, tuple) or len(raw_key) != 2 + len(dimensions):
             raise ValueError(f"base key {raw_key!r} must be (unit, quarter, {len(dimensions)} values)")
@@ -249,8 +243,8 @@ def build_linked_tables(
             raise ValueError(f"unit {unit!r} is also a region id")
         if any(v == TOTAL for v in values):
             raise ValueError(f"'*' is not a category ({raw_key!r})")
-        year, q = _quarter(quarter)
-        rows.append((raw_key, year, q, _counts(base[raw_key], raw_key)))
+        year, _ = _quarter(quarter)
+        rows.append((raw_key, year, _counts(base[raw_key], raw_key)))
 
     # Sums per unit, quarter and line (the total or one category of one dimension) first, each
     # base row once; regions then add up their members' quarters, and half-years and the year
@@ -265,7 +259,7 @@ def build_linked_tables(
     base_municipalities: dict[str, set[str]] = defaultdict(set)  # unit -> municipalities in its rows
     where = dimensions.index(municipality_dimension) if municipality_dimension is not None else None
 
-    for position, (raw_key, year, _, counts) in enumerate(rows):
+    for position, (raw_key, year, counts) in enumerate(rows):
         unit, quarter, *values = raw_key
         years_of[unit].add(year)
         base_municipalities[unit].add(unit if where is None else values[where])
