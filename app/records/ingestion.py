@@ -364,23 +364,33 @@ def ingest_batch(session: Session, ctx: Context, *, provider_id: str, items: Seq
         for start in range(0, len(ids), 900):
             session.execute(delete(OutcomeRecord).where(OutcomeRecord.id.in_(ids[start:start + 900])))
     consent_pk = {cid: book.row(cid).id for cid in {r.consent_id for r in records}}
-    rows = [
-        {
-            "provider_id": provider_id,
-            "record_id": item.record_id,
-            "pseudonym": item.pseudonym,
-            "consent_pk": consent_pk[item.record.consent_id],
-            "batch_pk": batch.id,
-            "format_version": FORMAT_VERSION,
-            "ciphertext": ciphertext,
-            "settle_month": settle_of[id(item)],
-            "purge_month": _purge_month(item.record, ctx.configuration),
-        }
+    _insert_records(session, [
+        (provider_id, item.record_id, item.pseudonym, consent_pk[item.record.consent_id], batch.id, FORMAT_VERSION,
+         ciphertext, settle_of[id(item)], _purge_month(item.record, ctx.configuration))
         for item, ciphertext in zip(incoming, ciphertexts, strict=True)
-    ]
-    session.connection().execute(insert(OutcomeRecord), rows)
+    ])
     return BatchResult(batch_id=batch.batch_id, accepted=len(records), replaced=len(replaced_ids),
                        receipt=_receipt([_base_cells(item, ctx, cache) for item in incoming]))
+
+
+_RECORD_COLUMNS = ("provider_id", "record_id", "pseudonym", "consent_pk", "batch_pk", "format_version", "ciphertext",
+                   "settle_month", "purge_month")
+
+
+def _insert_records(session: Session, rows: list[tuple[Any, ...]]) -> None:
+    """Insert a batch's record rows (values in ``_RECORD_COLUMNS`` order).
+
+    On SQLite one DB-API ``executemany`` of a fixed statement: SQLAlchemy's ``insert()`` with a
+    list of dicts compiles and binds every row in Python (about 15 µs a record, more than SQLite's
+    own work). PostgreSQL keeps SQLAlchemy's multi-row VALUES (one round trip per thousand rows
+    instead of one per row)."""
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(
+            f"INSERT INTO outcome_records ({', '.join(_RECORD_COLUMNS)}) "  # noqa: S608 - fixed column names
+            f"VALUES ({', '.join('?' * len(_RECORD_COLUMNS))})", rows)
+    else:
+        connection.execute(insert(OutcomeRecord), [dict(zip(_RECORD_COLUMNS, row, strict=True)) for row in rows])
 
 
 def _remove(session: Session, ctx: Context, condition: Any) -> int:
