@@ -44,3 +44,37 @@ def test_derivable_is_exact_span_membership() -> None:
         base = _rank([vectors[i] for i in published])
         expected = [t for t in targets if _rank([vectors[i] for i in published] + [vectors[t]]) == base]
         assert derivable(vectors, published, targets) == expected
+
+
+def test_an_equation_that_does_not_hold_for_the_vectors_is_not_used() -> None:
+    """Equations let ``derivable`` skip a cell they give from cells already taken; one that does
+    not hold for the vectors (a wrong total, a missing part) must change nothing. Random vectors,
+    equations true by construction (a total is the sum of its parts) and false ones beside them:
+    still exact span membership."""
+    rng = random.Random(23)
+    for _ in range(300):
+        columns = rng.randint(1, 8)
+        vectors: list[dict[int, int]] = []
+        for _ in range(rng.randint(1, 9)):
+            chosen = rng.sample(range(columns), rng.randint(1, columns))
+            vectors.append({c: rng.choice((1, 1, -1, 2)) for c in chosen})
+        equations: list[tuple[int, list[int]]] = []
+        for _ in range(rng.randint(1, 4)):  # totals that add up their parts
+            parts = rng.sample(range(len(vectors)), rng.randint(1, min(3, len(vectors))))
+            total: dict[int, int] = {}
+            for p in parts:
+                for c, v in vectors[p].items():
+                    total[c] = total.get(c, 0) + v
+            vectors.append({c: v for c, v in total.items() if v} or {0: 0})
+            equations.append((len(vectors) - 1, parts))
+        for _ in range(rng.randint(1, 4)):  # and "totals" that do not
+            parts = rng.sample(range(len(vectors)), rng.randint(1, min(3, len(vectors))))
+            total_index = rng.randrange(len(vectors))
+            if total_index not in parts:
+                equations.append((total_index, parts))
+        size = len(vectors)
+        published = [i for i in range(size) if rng.random() < 0.6]
+        targets = [i for i in range(size) if i not in published]
+        base = _rank([vectors[i] for i in published])
+        expected = [t for t in targets if _rank([vectors[i] for i in published] + [vectors[t]]) == base]
+        assert derivable(vectors, published, targets, equations) == expected

@@ -34,3 +34,24 @@ def test_following_only_the_primary_cells_at_risk_withholds_the_same_cells(famil
     assert followed_at_risk == followed_all
     if not at_risk:
         assert not followed_all  # nothing at risk: nothing to withhold
+
+
+@settings(max_examples=60, **PROPERTY_SETTINGS)
+@given(families(), st.randoms(use_true_random=False))
+def test_cells_the_equations_give_are_not_reduced_and_the_answer_is_the_same(family, rnd) -> None:
+    """``derivable`` and the elimination skip the cells an equation gives from cells already in
+    the published span (the totals of a region family, half of its published cells): the same
+    cells at risk and the same cells withheld as with no equations at all."""
+    base, dimensions, regions, thresholds = family
+    linked = build_linked_tables(base, dimensions, regions=regions)
+    primary = primary_suppressed(linked, cell_thresholds(linked, SuppressionPolicy(), thresholds))
+    positive = [k for k in linked.keys if linked.cells[k].denominator > 0 and k not in primary]
+    also = [k for k in positive if rnd.random() < 0.2]
+    vectors = inner_vectors(linked)
+    index = {k: i for i, k in enumerate(linked.keys)}
+    equations = [(index[e.total], [index[p] for p in e.parts]) for e in linked.equations]
+    published = [index[k] for k in positive if k not in also]
+    targets = sorted(index[k] for k in primary)
+    assert derivable(vectors, published, targets, equations) == derivable(vectors, published, targets)
+    assert (secondary_suppressed(linked, primary, also, vectors, equations=equations)
+            == secondary_suppressed(linked, primary, also, vectors, equations=[]))

@@ -254,10 +254,10 @@ def protect(
     # equations behind the perturbations may not capture in full: usually nothing to add
     gauss: frozenset[Hashable] = frozenset()
     published = [i for i in range(len(keys)) if i not in suppressed and family.d[i] > 0]
-    at_risk = derivable(vectors, published, sorted(family.primary))
+    at_risk = derivable(vectors, published, sorted(family.primary), family.equations)
     if at_risk:
         gauss = secondary_suppressed(linked, primary, [keys[i] for i in sorted(suppressed)], vectors,
-                                     at_risk=[keys[i] for i in at_risk])
+                                     at_risk=[keys[i] for i in at_risk], equations=family.equations)
         suppressed |= {family.index[k] for k in gauss}
     added_by_check: list[Hashable] = []
     iterations = 0

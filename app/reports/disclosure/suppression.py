@@ -16,6 +16,12 @@ against the current basis (semi-reduced echelon form, so reduced vectors are zer
 pivot); then ``p`` is in ``span(basis + c)`` exactly when the reduced ``p`` is a multiple of
 the reduced ``c``. Reduced primaries are kept up to date and indexed by their normalised
 form, so each candidate costs one reduction and one dictionary look-up.
+
+A cell that one of the family's equations (``total = sum(parts)``) gives as the sum or the
+difference of cells already in the published span is in that span itself: it is not reduced at
+all (:class:`_Relations`). The equation is used only where it holds for the vectors themselves
+(checked once, exactly), so this changes the work, never the answer. In a region family half of
+the published cells are such totals, and they are the longest vectors.
 """
 
 from __future__ import annotations
@@ -123,11 +129,50 @@ class _Basis:
         return pivot
 
 
+class _Relations:
+    """The family's equations, to tell cheaply that a cell lies in a span already.
+
+    ``implied(cell, in_span)``: some equation ``total = sum(parts)`` that holds for the vectors
+    (each checked once, exactly: the total's vector is the sum of its parts' vectors) has every
+    other cell in ``in_span``; then ``cell`` is their sum or difference, so in the span as well.
+    """
+
+    def __init__(self, vectors: Sequence[Mapping[int, int]], equations: Iterable[tuple[int, Sequence[int]]]) -> None:
+        self._vectors = vectors
+        self._equations = [(total, tuple(parts)) for total, parts in equations]
+        self._of: dict[int, list[int]] = defaultdict(list)
+        for number, (total, parts) in enumerate(self._equations):
+            for cell in (total, *parts):
+                self._of[cell].append(number)
+        self._holds: dict[int, bool] = {}
+
+    def implied(self, cell: int, in_span: Collection[int]) -> bool:
+        for number in self._of.get(cell, ()):
+            total, parts = self._equations[number]
+            if (total == cell or total in in_span) and all(p == cell or p in in_span for p in parts):
+                holds = self._holds.get(number)
+                if holds is None:
+                    holds = self._holds[number] = self._adds_up(total, parts)
+                if holds:
+                    return True
+        return False
+
+    def _adds_up(self, total: int, parts: Sequence[int]) -> bool:
+        vectors = self._vectors
+        summed: dict[int, int] = {}
+        for part in parts:
+            for column, value in vectors[part].items():
+                summed[column] = summed.get(column, 0) + value
+        return ({c: v for c, v in summed.items() if v}
+                == {c: v for c, v in vectors[total].items() if v})
+
+
 def gauss_secondary(
     vectors: Sequence[Mapping[int, int]],
     primary: Collection[int],
     candidates: Iterable[int],
     published_first: Iterable[int] = (),
+    equations: Iterable[tuple[int, Sequence[int]]] = (),
 ) -> frozenset[int]:
     """Return the candidates that must be suppressed so that no primary cell is a linear
     combination of published cells.
@@ -141,8 +186,13 @@ def gauss_secondary(
     published_first
         indices published whatever happens and entered before the candidates (cells known to
         be zero; publishing them can never disclose a cell with a positive count).
+    equations
+        ``(total, parts)`` relations between cells (the family's): a cell they give from cells
+        in the published span is published without a reduction (the same result, less work).
     """
     primary = list(primary)
+    relations = _Relations(vectors, equations)
+    in_span: set[int] = set()  # cells whose vector is in the published span
     basis = _Basis()
     reduced: dict[int, Vector] = {}
     by_column: dict[int, set[int]] = defaultdict(set)
@@ -186,26 +236,34 @@ def gauss_secondary(
             by_line[line_of[p]].add(p)
 
     for index in published_first:
-        vector = basis.reduce(vectors[index])
-        if vector:
-            publish(vector)
+        if not relations.implied(index, in_span):
+            vector = basis.reduce(vectors[index])
+            if vector:
+                publish(vector)
+        in_span.add(index)
 
     suppressed = set()
     primary_set = set(primary)
     for index in candidates:
         if index in primary_set:
             continue
+        if relations.implied(index, in_span):
+            in_span.add(index)  # already determined by what is published: free to publish
+            continue
         vector = basis.reduce(vectors[index])
         if not vector:
-            continue  # already determined by what is published: free to publish
+            in_span.add(index)  # already determined by what is published: free to publish
+            continue
         if by_line.get(_normalise(vector)):
             suppressed.add(index)
         else:
             publish(vector)
+            in_span.add(index)
     return frozenset(suppressed)
 
 
-def derivable(vectors: Sequence[Mapping[int, int]], published: Iterable[int], targets: Iterable[int]) -> list[int]:
+def derivable(vectors: Sequence[Mapping[int, int]], published: Iterable[int], targets: Iterable[int],
+              equations: Iterable[tuple[int, Sequence[int]]] = ()) -> list[int]:
     """The targets whose vector lies in the span of the published cells' vectors.
 
     A check only (one basis of the published span, then one reduction per target): cheaper
@@ -218,15 +276,19 @@ def derivable(vectors: Sequence[Mapping[int, int]], published: Iterable[int], ta
     can be dropped from every vector (a target is in the span exactly when what is left of it
     is in the span of what is left of the others). Dropping columns may leave more vectors with
     one column: repeated until none is. What is left (usually a small core) is eliminated
-    exactly as before, the shortest vectors first (less fill-in), without duplicates.
+    exactly as before, the shortest vectors first (less fill-in), without duplicates, and without
+    the cells ``equations`` give from cells taken before them (see :class:`_Relations`).
     """
     published = list(published)
+    relations = _Relations(vectors, equations)
+    taken: set[int] = set()  # published cells whose vector is in the span of those taken so far
     remaining: dict[int, dict[int, int]] = {}
     holders: dict[int, list[int]] = defaultdict(list)  # column -> published vectors with it
     single: list[int] = []
     for index in published:
         vector = {c: v for c, v in vectors[index].items() if v}
         if not vector:
+            taken.add(index)
             continue
         remaining[index] = vector
         for column in vector:
@@ -247,11 +309,18 @@ def derivable(vectors: Sequence[Mapping[int, int]], published: Iterable[int], ta
             del rest[column]
             if not rest:
                 del remaining[other]
+                taken.add(other)  # in the span of the unit vectors peeled off
             elif len(rest) == 1:
                 single.append(other)
     basis = _Basis()
     seen: set[tuple[tuple[int, int], ...]] = set()
     for index in sorted(remaining, key=lambda i: (len(remaining[i]), i)):
+        # a total (or part) of cells taken before: in their span (peeling is linear, so the
+        # equation holds for what is left of the vectors too)
+        implied = relations.implied(index, taken)
+        taken.add(index)
+        if implied:
+            continue
         line = _normalise(remaining[index])
         if line in seen:
             continue
@@ -354,6 +423,7 @@ def secondary_suppressed(
     also_suppress: Collection[Hashable] = (),
     vectors: Sequence[Mapping[int, int]] | None = None,
     at_risk: Collection[Hashable] | None = None,
+    equations: Iterable[tuple[int, Sequence[int]]] | None = None,
 ) -> frozenset[Hashable]:
     """Secondary suppression for a family: the cells (not primary, not in ``also_suppress``)
     that must be withheld so that no primary cell is a linear combination of published ones.
@@ -362,7 +432,8 @@ def secondary_suppressed(
     (:func:`derivable`), when the caller knows them. Only those are followed through the
     elimination: the cells published are always a subset of the candidates, so a primary cell
     outside their span stays outside it whatever is chosen, and the result is the same as with
-    every primary cell followed (at a fraction of the work: the others never need reducing)."""
+    every primary cell followed (at a fraction of the work: the others never need reducing).
+    ``equations``: the family's relations by cell index (default: ``linked.equations``)."""
     keys = linked.keys
     if vectors is None:
         vectors = inner_vectors(linked)
@@ -371,6 +442,9 @@ def secondary_suppressed(
     zeros = [i for i, key in enumerate(keys) if linked.cells[key].denominator == 0]
     order = [i for i in publication_order(linked, vectors) if i not in blocked]
     followed = primary if at_risk is None else [k for k in at_risk if k in primary]
-    found = gauss_secondary(vectors, sorted(index[k] for k in followed), order, published_first=zeros)
+    if equations is None:
+        equations = [(index[e.total], [index[p] for p in e.parts]) for e in linked.equations]
+    found = gauss_secondary(vectors, sorted(index[k] for k in followed), order, published_first=zeros,
+                            equations=equations)
     return frozenset(keys[i] for i in found)
 
