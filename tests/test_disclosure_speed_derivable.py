@@ -49,8 +49,9 @@ def test_derivable_is_exact_span_membership() -> None:
 def test_an_equation_that_does_not_hold_for_the_vectors_is_not_used() -> None:
     """Equations let ``derivable`` skip a cell they give from cells already taken; one that does
     not hold for the vectors (a wrong total, a missing part) must change nothing. Random vectors,
-    equations true by construction (a total is the sum of its parts) and false ones beside them:
-    still exact span membership."""
+    equations true by construction (a total is the sum of its parts) and false ones beside them
+    (among them totals that are one of their own parts, where the total cancels out): still exact
+    span membership."""
     rng = random.Random(23)
     for _ in range(300):
         columns = rng.randint(1, 8)
@@ -70,11 +71,18 @@ def test_an_equation_that_does_not_hold_for_the_vectors_is_not_used() -> None:
         for _ in range(rng.randint(1, 4)):  # and "totals" that do not
             parts = rng.sample(range(len(vectors)), rng.randint(1, min(3, len(vectors))))
             total_index = rng.randrange(len(vectors))
-            if total_index not in parts:
-                equations.append((total_index, parts))
+            equations.append((total_index, parts))  # a total among its parts too: it cancels out
         size = len(vectors)
         published = [i for i in range(size) if rng.random() < 0.6]
         targets = [i for i in range(size) if i not in published]
         base = _rank([vectors[i] for i in published])
         expected = [t for t in targets if _rank([vectors[i] for i in published] + [vectors[t]]) == base]
         assert derivable(vectors, published, targets, equations) == expected
+
+
+def test_a_cell_that_cancels_out_of_an_equation_is_not_given_by_it() -> None:
+    """``total = total + other`` holds for any vectors when ``other`` is zero, but says nothing
+    about ``total``: cell 1 (a copy of cell 0) is derivable from 0, never the other way round."""
+    vectors = [{0: 1, 1: 1}, {0: 1, 1: 1}, {}]
+    assert derivable(vectors, [0], [1], [(0, (0,))]) == [1]
+    assert derivable(vectors, [2], [0], [(0, (0, 2))]) == []

@@ -142,8 +142,13 @@ class _Relations:
         self._equations = [(total, tuple(parts)) for total, parts in equations]
         self._of: dict[int, list[int]] = defaultdict(list)
         for number, (total, parts) in enumerate(self._equations):
-            for cell in (total, *parts):
-                self._of[cell].append(number)
+            coefficient: dict[int, int] = defaultdict(int)  # in ``total - sum(parts) = 0``
+            coefficient[total] += 1
+            for part in parts:
+                coefficient[part] -= 1
+            for cell, value in coefficient.items():
+                if value:  # an equation in which a cell cancels out says nothing about it
+                    self._of[cell].append(number)
         self._holds: dict[int, bool] = {}
 
     def implied(self, cell: int, in_span: Collection[int]) -> bool:
