@@ -252,11 +252,7 @@ def gauss_secondary(
     for index in candidates:
         if index in primary_set:
             continue
-        if relations.implied(index, in_span):
-            in_span.add(index)  # already determined by what is published: free to publish
-            continue
-        vector = basis.reduce(vectors[index])
-        if not vector:
+        if relations.implied(index, in_span) or not (vector := basis.reduce(vectors[index])):
             in_span.add(index)  # already determined by what is published: free to publish
             continue
         if by_line.get(_normalise(vector)):
