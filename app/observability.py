@@ -93,9 +93,16 @@ def configure_logging(level: str = "INFO") -> None:
     logging.getLogger("uvicorn.access").disabled = True  # the request line carries the query string
 
 
+#: How long an idle keep-alive connection stays open. Longer than any client or proxy in front
+#: keeps one idle (httpx 5 s, ingress-nginx's upstream keep-alive 60 s): the side that closes an
+#: idle connection must be the side that would reuse it. At uvicorn's default of 5 s, equal to
+#: httpx's, a client that sent its next request just as the server closed the connection got
+#: "Connection reset by peer" (seen once under load in CI, an upload lost in transit).
+KEEP_ALIVE_SECONDS = 75
+
 #: What ``ttp serve`` passes to ``uvicorn.run``: no logging configuration of uvicorn's own (its
 #: plain-text handlers would print tracebacks), no access log (query strings); ours logs requests.
-UVICORN_OPTIONS: dict[str, Any] = {"log_config": None, "access_log": False}
+UVICORN_OPTIONS: dict[str, Any] = {"log_config": None, "access_log": False, "timeout_keep_alive": KEEP_ALIVE_SECONDS}
 
 
 class Metrics:
