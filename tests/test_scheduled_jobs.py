@@ -42,6 +42,12 @@ def job_runs(database_url: str) -> list[tuple[str, str, int]]:
         engine.dispose()
 
 
+def server_log(logs: Path, lines: int = 30) -> str:
+    """The last lines the server and the workers wrote, for a failure's message."""
+    return "\n".join(f"{path.name}: {line}" for path in sorted(logs.glob("*.err"))
+                     for line in path.read_text(errors="replace").splitlines()[-lines:])
+
+
 @pytest.mark.slow
 def test_four_processes_under_load_run_each_periodic_job_once_per_period(
     tmp_path: Path, database_url: str
@@ -115,13 +121,13 @@ def test_four_processes_under_load_run_each_periodic_job_once_per_period(
             try:
                 target(*args)
             except Exception as exc:  # noqa: BLE001
-                failures.append(f"{target.__name__}: {exc!r}")
+                failures.append(f"{target.__name__}, {time.monotonic() - started:.1f} s into the load: {exc!r}")
 
         load = [threading.Thread(target=guarded, args=(read,)) for _ in range(6)]
         load += [threading.Thread(target=guarded, args=(upload, k * 100_000)) for k in range(2)]
+        started, load_started = time.monotonic(), datetime.now(UTC).isoformat()
         for thread in load:
             thread.start()
-        started, load_started = time.monotonic(), datetime.now(UTC).isoformat()
         try:
             # readiness: until every job ran in PERIODS periods under load and more than one process
             # took a period (or a process died). Which process wakes first at a period's start is a
@@ -131,7 +137,7 @@ def test_four_processes_under_load_run_each_periodic_job_once_per_period(
                 assert server.poll() is None, "the server exited"
                 for worker in workers:
                     assert worker.poll() is None, "a worker exited"
-                assert not failures, failures[:5]
+                assert not failures, (failures[:5], server_log(logs))
                 runs = job_runs(database_url)
                 ran = Counter(job for job, period, _ in runs if period > load_started)
                 holders = {pid for _, _, pid in runs}
@@ -158,7 +164,7 @@ def test_four_processes_under_load_run_each_periodic_job_once_per_period(
         assert sum(1 for j, _ in per_period if j == job) >= PERIODS, job
     # several processes took part: the period went to whichever woke first
     assert len({pid for _, _, pid in runs}) >= 2, runs
-    assert not failures and statuses[200] > 0, (failures[:5], statuses)
+    assert not failures and statuses[200] > 0, (failures[:5], statuses, server_log(logs))
     assert all(status < 500 for status in statuses), statuses
     verified = ttp(env, "audit", "verify")
     assert verified.returncode == 0, verified.stderr
